@@ -19,7 +19,6 @@ import gzip
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import urllib.request
 import warnings
@@ -192,47 +191,52 @@ def _from_mirror(mirror: str, raw: Path, name: str, md5: str) -> None:
     url = f"{mirror}{name}.gz"
     request = urllib.request.Request(url, headers={"User-Agent": "resnetbook"})
     with tempfile.TemporaryFile(dir=raw) as buf:
-        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"{name}.gz") as bar:
-                while chunk := response.read(_CHUNK):
-                    buf.write(chunk)
-                    bar.update(len(chunk))
+        try:
+            with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                with tqdm(total=total, unit="B", unit_scale=True, desc=f"{name}.gz") as bar:
+                    while chunk := response.read(_CHUNK):
+                        buf.write(chunk)
+                        bar.update(len(chunk))
+        except OSError as err:  # name the URL: urllib's errors do not
+            raise OSError(f"{url}: {err}") from err
         buf.seek(0)
         _install_gz(buf, raw, name, md5, url)
 
 
 def _resolve_file(
     raw: Path, name: str, md5: str, debian_dir: Path, mirrors: tuple[str, ...], download: bool
-) -> Path:
-    """Make ``raw/name`` a verified file: cache, then Debian, then mirrors."""
+) -> list[str]:
+    """Make ``raw/name`` a verified file: cache, then Debian, then mirrors.
+
+    Returns the errors met when every source failed, else an empty list."""
     if _cached_ok(raw, name, md5):
-        return raw / name
-    attempts = [lambda: _from_debian(debian_dir, raw, name, md5)]
+        return []
+    attempts = [functools.partial(_from_debian, debian_dir, raw, name, md5)]
     if download:
         attempts += [functools.partial(_from_mirror, m, raw, name, md5) for m in mirrors]
     errors = []
     for attempt in attempts:
         try:
             attempt()
-            return raw / name
-        except (OSError, EOFError, gzip.BadGzipFile) as err:  # URLError is an OSError
-            errors.append(str(err))
-    raise DatasetNotFoundError(_not_found_message(raw, name, debian_dir, mirrors, download, errors))
+            return []
+        except (OSError, EOFError) as err:  # URLError and BadGzipFile are OSErrors
+            errors.append(f"{name}: {err}")
+    return errors
 
 
 def _not_found_message(
-    raw: Path, name: str, debian_dir: Path, mirrors: tuple[str, ...], download: bool, errors: list[str]
+    raw: Path, debian_dir: Path, mirrors: tuple[str, ...], download: bool, errors: list[str]
 ) -> str:
-    urls = ", ".join(f"{m}{name}.gz" for m in mirrors) or "(no mirrors configured)"
+    url = f"{mirrors[0]}train-images-idx3-ubyte.gz" if mirrors else "(no mirrors configured)"
     tried = "\n".join(f"  - {e}" for e in errors)
     return (
-        f"FashionMNIST file {name} was not found.\n"
-        f"Looked in the cache {raw} and in Debian's folder {debian_dir}; "
-        f"download {'failed' if download else 'was disabled'} (URL: {urls}).\n"
+        "FashionMNIST could not be found or downloaded.\n"
+        f"Looked in the cache {raw} and in Debian's folder {debian_dir}; download "
+        f"{'failed' if download else 'was disabled'} (e.g. {url}).\n"
         f"Errors:\n{tried}\n"
-        f"Fix one of: `sudo apt-get install {DEBIAN_PACKAGE}`; connect to the internet "
-        f"and retry; or copy the four decompressed IDX files into {raw} "
+        f"Fix one of: `sudo apt-get install {DEBIAN_PACKAGE}` (Debian/Ubuntu); connect to the "
+        f"internet and retry; or put the four decompressed IDX files into {raw} "
         f"(set {ENV_ROOT} to use another cache folder)."
     )
 
@@ -257,8 +261,11 @@ def _load_cached(
 ) -> FashionMNIST:
     raw = root / "FashionMNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
+    errors = []
     for name, md5 in md5_items:
-        _resolve_file(raw, name, md5, debian_dir, mirrors, download)
+        errors += _resolve_file(raw, name, md5, debian_dir, mirrors, download)
+    if errors:
+        raise DatasetNotFoundError(_not_found_message(raw, debian_dir, mirrors, download, errors))
     train_images, train_labels = _load_split(raw, "train", len(CLASSES))
     test_images, test_labels = _load_split(raw, "t10k", len(CLASSES))
     return FashionMNIST(train_images, train_labels, test_images, test_labels, CLASSES)
@@ -275,7 +282,8 @@ def load_fashion_mnist(
     """Load all of FashionMNIST into memory (chapter 5 trains on it; chapters
     2-4 show its test images through the stand-in weights).
 
-    ``root`` defaults to ``default_root()``. ``debian_dir``, ``mirrors`` and
+    ``root`` defaults to ``default_root()``. ``download=False`` never uses the
+    network (the Debian folder is still used). ``debian_dir``, ``mirrors`` and
     ``md5s`` (file name -> md5 of the decompressed file) exist for tests.
     Repeated calls with the same arguments return the same object.
     """
@@ -287,7 +295,7 @@ def load_fashion_mnist(
         bool(download),
         Path(debian_dir if debian_dir is not None else DEBIAN_DIR),
         tuple(MIRRORS if mirrors is None else mirrors),
-        tuple(sorted(md5_table.items())),
+        tuple((name, md5_table[name]) for name in RAW_MD5),
     )
 
 
