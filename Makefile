@@ -23,7 +23,6 @@ data:
 	@bash scripts/provision.sh data
 
 book: setup
-	$(PY) scripts/stage_static.py
 	$(PY) scripts/cache_key.py _build/.jupyter_cache
 	$(VENV)/bin/jupyter-book build . --builder html --keep-going -W
 	@echo "Site built: _build/html/index.html"
