@@ -1,0 +1,121 @@
+"""Class activation maps (chapter 4, problem 3).
+
+CAM (Zhou et al., 2016, "Learning Deep Features for Discriminative Localization")
+applies the final ``fc`` layer at every location of the last conv stage instead of
+after average pooling. Because pooling and ``fc`` are both linear, the mean of a
+class's map over all locations is exactly that class's logit (bias included).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from resnetbook.visualize import plot_map_over_image
+
+
+class ActivationCapture:
+    """Keep the output of one module during forward passes; release the hook on exit.
+
+    Use as a context manager so the hook never outlives its use (a forgotten hook
+    keeps tensors alive and changes nothing visible, which makes it hard to spot)::
+
+        with ActivationCapture(model.layer4) as capture:
+            logits = model(x)
+        features = capture.activations  # (b, c, h, w)
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        self.activations: Tensor | None = None
+        self.handles = [module.register_forward_hook(self._save)]
+
+    def _save(self, module: nn.Module, inputs: tuple, output: Tensor) -> None:
+        self.activations = output.detach()
+
+    def release(self) -> None:
+        """Remove the hook; calling it twice is harmless."""
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+    def __enter__(self) -> ActivationCapture:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+def last_conv_stage(model: nn.Module) -> nn.Module:
+    """The child just before ``avgpool``: ``layer4`` of a ResNet-50, ``layer3`` of the stand-in (chapter 4)."""
+    names = [name for name, _ in model.named_children()]
+    if "avgpool" not in names or names.index("avgpool") == 0:
+        raise ValueError(f"expected a ResNet-like model with a child 'avgpool' after the conv stages, "
+                         f"got children {names}")
+    return getattr(model, names[names.index("avgpool") - 1])
+
+
+def features_to_hw_by_c(features: Tensor) -> Tensor:
+    """Reshape one image's last-stage output (1, c, h, w) to (h*w, c) (chapter 4, problem 3a).
+
+    Row ``i * w + j`` holds the c unit activations at location (i, j).
+    """
+    if features.dim() != 4 or features.shape[0] != 1:
+        raise ValueError(f"expected a single image's features (1, c, h, w), got {tuple(features.shape)}")
+    c = features.shape[1]
+    return features[0].reshape(c, -1).T
+
+
+def scores_to_maps(scores: Tensor, h: int, w: int) -> Tensor:
+    """Turn (h*w, classes) location scores into (classes, h, w) maps (chapter 4, problem 3b)."""
+    if scores.dim() != 2 or scores.shape[0] != h * w:
+        raise ValueError(f"expected ({h * w}, classes) scores, got {tuple(scores.shape)}")
+    return scores.T.reshape(-1, h, w)
+
+
+@dataclass
+class CAMResult:
+    """What ``class_activation_maps`` computes for one image."""
+
+    features: Tensor  # (1, c, h, w): the last conv stage output
+    hw_by_c: Tensor  # (h*w, c)
+    scores: Tensor  # (h*w, classes): fc applied at every location
+    maps: Tensor  # (classes, h, w)
+    logits: Tensor  # (classes,): the unmodified model's output
+
+
+def class_activation_maps(model: nn.Module, x: Tensor, fc: nn.Linear | None = None,
+                          target: nn.Module | None = None) -> CAMResult:
+    """Class activation maps of every class for one image ``x`` (c, H, W) (chapter 4, problem 3).
+
+    Runs the whole model once, capturing ``target`` (default: the last conv stage),
+    then applies ``fc`` (default: ``model.fc``) at each location.
+    """
+    if x.dim() != 3:
+        raise ValueError(f"expected one image (c, H, W), got {tuple(x.shape)}")
+    fc = model.fc if fc is None else fc
+    target = last_conv_stage(model) if target is None else target
+    with torch.no_grad(), ActivationCapture(target) as capture:
+        logits = model(x[None])[0]
+    features = capture.activations
+    hw_by_c = features_to_hw_by_c(features)
+    with torch.no_grad():
+        scores = fc(hw_by_c)
+    h, w = features.shape[2:]
+    return CAMResult(features, hw_by_c, scores, scores_to_maps(scores, h, w), logits)
+
+
+def plot_top_cams(axes: list[plt.Axes], image: np.ndarray, result: CAMResult,
+                  categories: list[str]) -> list[int]:
+    """Overlay the CAMs of the ``len(axes)`` most probable classes on ``image`` (chapter 4, problem 3c).
+
+    Returns the class indices shown, most probable first.
+    """
+    probs = result.logits.softmax(-1)
+    top = probs.topk(len(axes)).indices.tolist()
+    for ax, k in zip(axes, top):
+        plot_map_over_image(ax, image, result.maps[k].cpu(), f"{categories[k]}\np={probs[k]:.2f}")
+    return top

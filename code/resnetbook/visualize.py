@@ -1,0 +1,286 @@
+"""Filters, feature maps, region-selective units and unit ablation (chapter 4).
+
+Everything here works on any torchvision-style ResNet (children named ``conv1``,
+``layer1`` ... ``avgpool``, ``fc``): the Places365 ResNet-50 and the stand-in
+FashionMNIST ResNet alike. Plotting helpers draw on a matplotlib ``Axes`` the
+caller supplies and never call ``plt.show()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# ---------------------------------------------------------------- filters
+
+
+def normalize_tensor(t: Tensor) -> Tensor:
+    """Min-max scale ``t`` to [0, 1] for display (chapter 4, problem 1a).
+
+    A constant tensor has no range to stretch; it maps to zeros instead of
+    dividing by zero.
+    """
+    t = t.detach().float()
+    low, high = t.min(), t.max()
+    if high - low < 1e-12:
+        return torch.zeros_like(t)
+    return (t - low) / (high - low)
+
+
+def _check_conv_weight(weight: Tensor) -> None:
+    if weight.dim() != 4:
+        raise ValueError(
+            f"expected a conv weight of shape (out, in, kh, kw), got {tuple(weight.shape)}"
+        )
+
+
+def _tile(tiles: Tensor, nrows: int, ncols: int, pad: int) -> Tensor:
+    """Lay ``tiles`` (n, kh, kw[, 3]) row by row on a white canvas with ``pad`` gaps."""
+    n, kh, kw = tiles.shape[:3]
+    extra = tiles.shape[3:]
+    canvas = torch.ones(nrows * (kh + pad) - pad, ncols * (kw + pad) - pad, *extra)
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        canvas[r * (kh + pad) : r * (kh + pad) + kh, c * (kw + pad) : c * (kw + pad) + kw] = tiles[i]
+    return canvas
+
+
+def first_conv_grid(weight: Tensor, ncols: int = 8, pad: int = 1) -> Tensor:
+    """One image showing every filter of a first conv layer (chapter 4, problem 1a).
+
+    With 3 input channels the channels are red, green, blue, so each filter is shown
+    as a colour patch (returns H x W x 3); with 1 input channel each is a grayscale
+    patch (returns H x W). Each filter is normalized on its own.
+    """
+    _check_conv_weight(weight)
+    out_ch, in_ch = weight.shape[:2]
+    if in_ch not in (1, 3):
+        raise ValueError(
+            f"a first conv layer sees 1 (gray) or 3 (RGB) channels, got {in_ch}; "
+            "use conv_kernel_grid for deeper layers"
+        )
+    tiles = torch.stack([normalize_tensor(w) for w in weight])  # (out, in, kh, kw)
+    tiles = tiles[:, 0] if in_ch == 1 else tiles.permute(0, 2, 3, 1)
+    nrows = -(-out_ch // ncols)
+    return _tile(tiles, nrows, min(ncols, out_ch), pad)
+
+
+def conv_kernel_grid(
+    weight: Tensor, n_filters: int = 8, n_channels: int = 8, pad: int = 1
+) -> Tensor:
+    """Kernels of a deeper conv layer, one grayscale 2-D kernel per cell (chapter 4, problem 1b).
+
+    Rows are output filters, columns are input channels: the input channels of a
+    deeper layer are feature maps of the layer before, not colours, so each
+    (filter, channel) kernel is its own grayscale picture. Each row is normalized
+    together so kernels of one filter can be compared. Returns H x W.
+    """
+    _check_conv_weight(weight)
+    if n_filters < 1 or n_channels < 1:
+        raise ValueError("n_filters and n_channels must be positive")
+    w = weight[:n_filters, :n_channels].detach().float()
+    rows = torch.stack([normalize_tensor(f) for f in w])  # (rows, cols, kh, kw)
+    nrows, ncols = rows.shape[:2]
+    return _tile(rows.flatten(0, 1), nrows, ncols, pad)
+
+
+def plot_grid(ax: plt.Axes, grid: Tensor, title: str = "") -> plt.Axes:
+    """Show a grid from ``first_conv_grid``/``conv_kernel_grid`` without axes (chapter 4)."""
+    ax.imshow(grid.numpy(), cmap="gray" if grid.dim() == 2 else None, interpolation="nearest")
+    ax.set_title(title)
+    ax.axis("off")
+    return ax
+
+
+# ---------------------------------------------------------------- feature maps
+
+
+def remove_last_layers(model: nn.Module, n: int = 2) -> nn.Sequential:
+    """The model without its last ``n`` children (chapter 4, problem 2a).
+
+    For a torchvision ResNet, ``n=2`` drops ``avgpool`` and ``fc`` so the output is
+    the last conv stage, (batch, channels, h, w). The children are shared with
+    ``model``, not copied.
+    """
+    children = list(model.children())
+    if not 1 <= n < len(children):
+        raise ValueError(f"n must be between 1 and {len(children) - 1}, got {n}")
+    return nn.Sequential(*children[:-n])
+
+
+def upsample_map(fmap: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinearly resize a 2-D map (h, w) to ``size`` (H, W) (chapter 4)."""
+    if fmap.dim() != 2:
+        raise ValueError(f"expected a 2-D map, got shape {tuple(fmap.shape)}")
+    resized = F.interpolate(fmap[None, None].float(), size=size, mode="bilinear", align_corners=False)
+    return resized[0, 0]
+
+
+def show_image(ax: plt.Axes, image: np.ndarray | Tensor) -> None:
+    """Draw an H x W (gray) or H x W x 3 image (chapter 4)."""
+    image = np.asarray(image)
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+    ax.axis("off")
+
+
+def plot_map_over_image(
+    ax: plt.Axes, image: np.ndarray, fmap: Tensor, title: str = "", alpha: float = 0.5
+) -> plt.Axes:
+    """Overlay a feature map or CAM, upsampled to the image size, on the image (chapter 4).
+
+    The map is min-max normalized, so colours show where it is high *relative to
+    itself*; compare values between maps with numbers, not colours.
+    """
+    image = np.asarray(image)
+    heat = normalize_tensor(upsample_map(fmap, image.shape[:2]))
+    show_image(ax, image)
+    ax.imshow(heat.numpy(), cmap="jet", alpha=alpha, vmin=0, vmax=1)
+    ax.set_title(title, fontsize=9)
+    return ax
+
+
+# ---------------------------------------------------------------- regions
+
+
+def band_mask(shape: tuple[int, int], top: float, bottom: float,
+              left: float = 0.0, right: float = 1.0) -> Tensor:
+    """Boolean (h, w) mask of the cells whose centres lie in a box (chapter 4, problem 2b).
+
+    The box is given as fractions of the height (``top`` to ``bottom``) and width
+    (``left`` to ``right``), so one definition fits an 8 x 8 and a 7 x 7 map.
+    """
+    if not (0 <= top < bottom <= 1 and 0 <= left < right <= 1):
+        raise ValueError(f"need 0 <= top < bottom <= 1 and 0 <= left < right <= 1, "
+                         f"got top={top}, bottom={bottom}, left={left}, right={right}")
+    h, w = shape
+    rows = (torch.arange(h) + 0.5) / h
+    cols = (torch.arange(w) + 0.5) / w
+    in_rows = (rows >= top) & (rows < bottom)
+    in_cols = (cols >= left) & (cols < right)
+    mask = in_rows[:, None] & in_cols[None, :]
+    if not mask.any():
+        raise ValueError(f"the box selects no cell of a {h} x {w} map")
+    return mask
+
+
+def region_share(features: Tensor, mask: Tensor) -> Tensor:
+    """Fraction of each unit's activation mass that lies inside ``mask`` (chapter 4, problem 2b).
+
+    ``features`` is (c, h, w) and non-negative (the stage ends in a ReLU); a unit
+    that is silent everywhere gets share 0. Returns (c,).
+    """
+    if features.dim() != 3 or features.shape[1:] != mask.shape:
+        raise ValueError(f"features (c, h, w) and mask (h, w) disagree: "
+                         f"{tuple(features.shape)} vs {tuple(mask.shape)}")
+    total = features.sum(dim=(1, 2))
+    inside = (features * mask).sum(dim=(1, 2))
+    return torch.where(total > 0, inside / total.clamp_min(1e-12), torch.zeros_like(total))
+
+
+def units_for_region(features: Tensor, mask: Tensor, k: int = 4) -> Tensor:
+    """The ``k`` units whose activation is most concentrated in ``mask`` (chapter 4, problem 2b).
+
+    Ranks by ``region_share`` among the *active* units only (mean activation at or
+    above the median unit's), so a unit that fires faintly on one cell cannot win
+    with a share of 1.
+    """
+    share = region_share(features, mask)
+    mean = features.mean(dim=(1, 2))
+    active = mean >= mean.median()
+    if k < 1 or k > int(active.sum()):
+        raise ValueError(f"k must be between 1 and {int(active.sum())} (active units), got {k}")
+    score = torch.where(active, share, torch.full_like(share, -1.0))
+    return score.argsort(descending=True)[:k]
+
+
+# ---------------------------------------------------------------- ablation
+
+
+def top_units_for_class(fc: nn.Linear, class_idx: int, k: int) -> Tensor:
+    """Indices of the ``k`` units with the largest fc weight for ``class_idx`` (chapter 4, problem 2c)."""
+    n_classes, n_units = fc.weight.shape
+    if not 0 <= class_idx < n_classes:
+        raise ValueError(f"class_idx must be in [0, {n_classes}), got {class_idx}")
+    if not 1 <= k <= n_units:
+        raise ValueError(f"k must be in [1, {n_units}], got {k}")
+    return fc.weight[class_idx].detach().argsort(descending=True)[:k]
+
+
+def ablate_units(features: Tensor, units: Tensor | list[int]) -> Tensor:
+    """A copy of ``features`` (c, h, w) or (b, c, h, w) with the given channels zeroed (chapter 4, problem 2c)."""
+    if features.dim() not in (3, 4):
+        raise ValueError(f"expected (c, h, w) or (b, c, h, w), got {tuple(features.shape)}")
+    out = features.clone()
+    out[..., torch.as_tensor(units, dtype=torch.long), :, :] = 0
+    return out
+
+
+def logits_from_features(features: Tensor, fc: nn.Linear) -> Tensor:
+    """What the removed ``avgpool`` and ``fc`` would output for last-stage features (chapter 4).
+
+    (c, h, w) gives (classes,); (b, c, h, w) gives (b, classes).
+    """
+    if features.dim() not in (3, 4):
+        raise ValueError(f"expected (c, h, w) or (b, c, h, w), got {tuple(features.shape)}")
+    return fc(features.mean(dim=(-2, -1)))
+
+
+def top_predictions(logits: Tensor, categories: list[str], k: int = 5) -> list[tuple[str, float]]:
+    """The ``k`` most probable classes of one logit vector as (name, probability) (chapter 4)."""
+    probs = logits.detach().softmax(-1)
+    top = probs.topk(k)
+    return [(categories[i], float(p)) for p, i in zip(top.values, top.indices)]
+
+
+@dataclass
+class FlipResult:
+    """Outcome of ``fewest_units_to_flip``: ablating ``units`` turns ``original`` into ``new_class``."""
+
+    num_units: int
+    units: Tensor
+    original: int
+    new_class: int
+
+
+def fewest_units_to_flip(
+    features: Tensor, fc: nn.Linear, order: str = "weight"
+) -> FlipResult | None:
+    """Smallest prefix of ranked units whose ablation changes the top class (chapter 4, problem 2d).
+
+    The units are ranked for the original top-1 class, by fc weight (``order="weight"``,
+    as in problem 2c) or by their actual contribution weight x mean activation
+    (``order="contribution"``). Every prefix length 1, 2, ... is tried in turn, so the
+    answer is minimal *in that ordering*: each shorter prefix was ablated and left the
+    top class unchanged. (Minimal over all subsets would need a combinatorial search.)
+    Returns None when ablating every unit still leaves the class unchanged.
+    """
+    if features.dim() != 3:
+        raise ValueError(f"expected one image's features (c, h, w), got {tuple(features.shape)}")
+    pooled = features.detach().mean(dim=(1, 2))
+    with torch.no_grad():
+        original = int(fc(pooled).argmax())
+    weights = fc.weight[original].detach()
+    if order == "weight":
+        ranking = weights.argsort(descending=True)
+    elif order == "contribution":
+        ranking = (weights * pooled).argsort(descending=True)
+    else:
+        raise ValueError(f"order must be 'weight' or 'contribution', got {order!r}")
+    # Row k keeps the units ranked below k+1: every prefix ablated in one fc call.
+    c = pooled.numel()
+    steps = torch.arange(c, device=pooled.device)
+    position = torch.empty_like(steps)
+    position[ranking] = steps
+    keep = (position[None, :] > steps[:, None]).to(pooled.dtype)
+    with torch.no_grad():
+        preds = fc(keep * pooled).argmax(dim=1)
+    flipped = (preds != original).nonzero()
+    if flipped.numel() == 0:
+        return None
+    k = int(flipped[0]) + 1
+    return FlipResult(k, ranking[:k].clone(), original, int(preds[k - 1]))
