@@ -1,0 +1,72 @@
+"""Checks of the book's configuration: one repository URL, cache invalidation."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = sorted((ROOT / "book").glob("0*.ipynb"))
+
+
+def _load_cache_key():
+    spec = importlib.util.spec_from_file_location("cache_key", ROOT / "scripts" / "cache_key.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_five_chapters_in_toc_order():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [entry["file"] for entry in toc["chapters"]]
+    assert files == [f"book/{p.stem}" for p in CHAPTERS]
+    assert len(files) == 5
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_colab_setup_cell_uses_the_configured_repository(notebook):
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    setup = json.loads(notebook.read_text())["cells"][1]
+    source = "".join(setup["source"])
+    assert "import resnetbook" in source
+    assert f"git+{url}#subdirectory=code" in source
+
+
+def test_cache_key_ignores_prose_and_follows_code(tmp_path, monkeypatch):
+    cache_key = _load_cache_key()
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("requirements.txt", "code", "book"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy(src, root / name)
+    monkeypatch.setattr(cache_key, "ROOT", root)
+    monkeypatch.delenv("RESNETBOOK_WEIGHTS", raising=False)
+    before = cache_key.tree_hash()
+
+    (root / "book" / "intro.md").write_text("A prose-only edit.\n")
+    assert cache_key.tree_hash() == before
+
+    (root / "code" / "resnetbook" / "device.py").write_text("# changed\n", "utf-8")
+    assert cache_key.tree_hash() != before
+
+
+def test_cache_key_clears_a_stale_cache(tmp_path, monkeypatch):
+    cache_key = _load_cache_key()
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "stale.db").write_text("old outputs")
+    monkeypatch.setattr(cache_key, "tree_hash", lambda: "new")
+    cache_key.main(cache)
+    assert not (cache / "stale.db").exists()
+    assert (cache / cache_key.KEY_FILE).read_text().strip() == "new"
+    (cache / "kept.db").write_text("current outputs")
+    cache_key.main(cache)  # same key: nothing is cleared
+    assert (cache / "kept.db").exists()
