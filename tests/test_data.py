@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import hashlib
@@ -202,20 +203,35 @@ def test_md5s_must_name_the_four_files(fake):
         data.load_fashion_mnist(fake["root"], md5s={"train-images-idx3-ubyte": "0" * 32})
 
 
-def test_download_from_mirror(fake, tmp_path):
-    """The download path, against a local HTTP server serving the .gz files."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(fake["debian"]))
+@contextlib.contextmanager
+def http_mirror(folder: Path):
+    """Serve ``folder`` over HTTP on 127.0.0.1; yield the mirror URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     handler.log_message = lambda *args: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        mirror = f"http://127.0.0.1:{server.server_address[1]}/"
-        ds = load(fake, debian_dir=tmp_path / "no-debian-here", mirrors=[closed_port_url(), mirror])
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_download_from_mirror(fake, tmp_path):
+    """The download path, against a local HTTP server serving the .gz files."""
+    with http_mirror(fake["debian"]) as mirror:
+        ds = load(fake, debian_dir=tmp_path / "no-debian-here", mirrors=[closed_port_url(), mirror])
     assert_matches_fixture(ds, fake["arrays"])
+    assert sorted(p.name for p in raw_dir(fake).iterdir()) == sorted([*fake["md5s"], data._STAMP])
+
+
+def test_mirror_without_the_files_is_reported(fake, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with http_mirror(tmp_path / "empty") as mirror:
+        with pytest.raises(data.DatasetNotFoundError, match=f"{mirror}train-images-idx3-ubyte.gz.*404"):
+            load(fake, debian_dir=tmp_path / "no-debian-here", mirrors=[mirror])
+    assert list(raw_dir(fake).iterdir()) == []
 
 
 def test_sample_images_are_bundled_rgb_photos(monkeypatch):

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import tempfile
-import urllib.request
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -125,18 +124,24 @@ def _read_stamps(raw: Path) -> dict:
 
 
 def _write_stamp(raw: Path, name: str, md5: str) -> None:
-    """Remember that ``name`` (at its current size and mtime) has this md5."""
+    """Remember that ``name`` (at its current size and mtime) has this md5.
+
+    Best effort: a read-only cache only means the next load hashes again."""
     stamps = _read_stamps(raw)
     st = (raw / name).stat()
     stamps[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "md5": md5}
     tmp = raw / f"{_STAMP}.{os.getpid()}.part"
-    tmp.write_text(json.dumps(stamps, indent=1, sort_keys=True))
-    os.replace(tmp, raw / _STAMP)
+    try:
+        tmp.write_text(json.dumps(stamps, indent=1, sort_keys=True))
+        os.replace(tmp, raw / _STAMP)
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 def _cached_ok(raw: Path, name: str, md5: str) -> bool:
-    """True when the cached file has the expected md5; the stamp lets a later
-    load skip hashing when size and mtime are unchanged."""
+    """True when the cached file has the expected md5. The stamp lets a later
+    load skip hashing when size and nanosecond mtime are unchanged (any
+    rewrite of the file moves its mtime, so it is hashed again)."""
     path = raw / name
     if not path.is_file():
         return False
@@ -185,23 +190,18 @@ def _from_debian(debian_dir: Path, raw: Path, name: str, md5: str) -> None:
 
 
 def _from_mirror(mirror: str, raw: Path, name: str, md5: str) -> None:
-    """Download ``<mirror><name>.gz`` to a temp file (progress bar, timeout)."""
-    from tqdm.auto import tqdm
+    """Download ``<mirror><name>.gz`` with the book's resolver (progress bar,
+    timeout, temp file), then decompress and verify it into the cache."""
+    from resnetbook import download
 
     url = f"{mirror}{name}.gz"
-    request = urllib.request.Request(url, headers={"User-Agent": "resnetbook"})
-    with tempfile.TemporaryFile(dir=raw) as buf:
+    with tempfile.TemporaryDirectory(dir=raw, prefix=".download-") as tmp:
         try:
-            with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                with tqdm(total=total, unit="B", unit_scale=True, desc=f"{name}.gz") as bar:
-                    while chunk := response.read(_CHUNK):
-                        buf.write(chunk)
-                        bar.update(len(chunk))
-        except OSError as err:  # name the URL: urllib's errors do not
-            raise OSError(f"{url}: {err}") from err
-        buf.seek(0)
-        _install_gz(buf, raw, name, md5, url)
+            gz_path = download.fetch(url, Path(tmp) / f"{name}.gz", timeout=DOWNLOAD_TIMEOUT_S)
+        except download.DownloadError as err:  # its advice is about weights; keep the cause
+            raise OSError(f"{url}: {err.__cause__ or err}") from err
+        with gz_path.open("rb") as f:
+            _install_gz(f, raw, name, md5, url)
 
 
 def _resolve_file(
