@@ -1,0 +1,470 @@
+"""The registry of pretrained models, with stand-ins for offline builds (chapters 2 and 4).
+
+``load(name)`` returns a :class:`Pretrained`: the model in eval mode, its class
+names, its preprocessing, a few example inputs and a one-line provenance. Which
+weights load depends on ``RESNETBOOK_WEIGHTS``:
+
+- ``auto`` (default): the pretrained weights from the cache or the internet;
+  if that fails, the project's stand-in, with one line saying why.
+- ``pretrained``: the pretrained weights or a clear error, never a stand-in.
+- ``standin``: the stand-in, without touching the network.
+
+The stand-in is ``fashion_resnet``, a small ResNet this project trains on
+FashionMNIST (``python -m resnetbook.standins``); its recipe, seed, accuracy and
+sha256 live next to it in ``standins/fashion_resnet.json``.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import importlib.resources
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Callable, Sequence, Union
+
+import numpy as np
+import torch
+import torchvision
+from PIL import Image as PILImage
+from torch import nn
+from torchvision.transforms.v2 import functional as TF
+
+from resnetbook.download import (
+    DownloadError,
+    UnsafeCheckpointError,
+    fetch,
+    file_digest,
+    safe_load_checkpoint,
+)
+
+ENV_VAR = "RESNETBOOK_WEIGHTS"
+MODES = ("auto", "pretrained", "standin")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+STANDIN_META_KEYS = ("file", "sha256", "test_accuracy", "seed", "recipe", "mean", "std", "epochs")
+
+Image = Union[np.ndarray, PILImage.Image, torch.Tensor]
+Preprocess = Callable[[Image], torch.Tensor]
+
+
+class StandinError(RuntimeError):
+    """The stand-in weights are missing, altered, or do not fit their model."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example input: ``image`` to display, ``input`` to feed the model."""
+
+    name: str
+    image: np.ndarray
+    input: torch.Tensor
+    label: int | None = None
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file to download: ``sha256`` is a full digest or torchvision's 8+ digit prefix."""
+
+    url: str
+    filename: str
+    sha256: str
+
+
+ExampleSource = Callable[[int, Preprocess], list[Example]]
+
+
+# ---------------------------------------------------------------- images in, tensors out
+
+
+def _as_uint8_array(image: Image) -> np.ndarray:
+    """Return an HxW or HxWxC (C = 1, 3, 4) uint8 array; raise ValueError otherwise."""
+    if isinstance(image, PILImage.Image):
+        image = image if image.mode in ("L", "RGB", "RGBA") else image.convert("RGB")
+    array = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    if array.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image (values 0-255), got dtype {array.dtype}")
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 3, 4)):
+        return array
+    raise ValueError(f"expected an HxW or HxWx3 image, got shape {tuple(array.shape)}")
+
+
+def to_rgb_tensor(image: Image) -> torch.Tensor:
+    """An image as a uint8 Tensor[3,H,W]: gray is repeated, alpha dropped (chapters 2, 4)."""
+    array = _as_uint8_array(image)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    array = np.repeat(array, 3, axis=2) if array.shape[2] == 1 else array[:, :, :3]
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
+
+
+def to_gray_tensor(image: Image) -> torch.Tensor:
+    """An image as a float Tensor[1,H,W] in [0,1], with ITU-R 601 luma like PIL's "L" (chapters 2, 4)."""
+    array = _as_uint8_array(image).astype(np.float32) / 255
+    if array.ndim == 3:
+        array = array[:, :, 0] if array.shape[2] == 1 else array[:, :, :3] @ np.float32([0.299, 0.587, 0.114])
+    return torch.from_numpy(np.ascontiguousarray(array))[None]
+
+
+def torchvision_preprocess(weights: torchvision.models.WeightsEnum) -> Preprocess:
+    """Preprocessing of a torchvision weight enum (resize 256, crop 224, normalize)."""
+    transforms = weights.transforms()
+    return lambda image: transforms(to_rgb_tensor(image))
+
+
+def places365_preprocess(image: Image) -> torch.Tensor:
+    """Resize to 256x256 and normalize like ImageNet: Tensor[3,256,256] (chapter 4: 2048x8x8 maps)."""
+    pixels = TF.resize(to_rgb_tensor(image), [256, 256], antialias=True)
+    return TF.normalize(pixels.float() / 255, IMAGENET_MEAN, IMAGENET_STD)
+
+
+def fashion_preprocess(mean: float, std: float) -> Preprocess:
+    """Grayscale, 28x28, [0,1], normalized with the stand-in's own mean/std: Tensor[1,28,28]."""
+
+    def preprocess(image: Image) -> torch.Tensor:
+        gray = to_gray_tensor(image)
+        if gray.shape[1:] != (28, 28):
+            gray = TF.resize(gray, [28, 28], antialias=True)
+        return (gray - mean) / std
+
+    return preprocess
+
+
+# ---------------------------------------------------------------- checkpoints and categories
+
+
+def strip_module_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop the ``module.`` that ``nn.DataParallel`` puts before every key (Places365 checkpoint)."""
+    return {key.removeprefix("module."): value for key, value in state_dict.items()}
+
+
+def places365_state_dict(checkpoint: dict) -> dict[str, torch.Tensor]:
+    """The model weights inside a Places365 training checkpoint (chapter 4)."""
+    if "state_dict" not in checkpoint:
+        raise ValueError(f"expected a 'state_dict' key in the checkpoint, found {sorted(checkpoint)}")
+    return strip_module_prefix(checkpoint["state_dict"])
+
+
+def parse_places365_categories(text: str) -> list[str]:
+    """Display names from ``categories_places365.txt`` (chapter 4).
+
+    ``/a/airfield 0`` -> "airfield", ``/a/amusement_park 7`` -> "amusement park",
+    ``/s/subway_station/platform 308`` -> "subway station (platform)". The
+    numbers must run 0, 1, 2, ... in order, so list index = class index.
+    """
+    names = []
+    for number, line in enumerate(text.splitlines()):
+        match = re.fullmatch(r"/[a-z]/(\S+)\s+(\d+)", line.strip())
+        if match is None or int(match.group(2)) != number:
+            raise ValueError(f"line {number + 1} of the categories file is not '/x/name {number}': {line!r}")
+        scene, *detail = match.group(1).split("/")
+        name = scene.replace("_", " ")
+        names.append(f"{name} ({' '.join(d.replace('_', ' ') for d in detail)})" if detail else name)
+    return names
+
+
+def hub_checkpoint_dir() -> Path:
+    """Where weights are cached: torch.hub's ``<TORCH_HOME>/hub/checkpoints`` (chapters 2, 4)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def torchvision_file(weights: torchvision.models.WeightsEnum) -> RemoteFile:
+    """The checkpoint of a torchvision weight enum, with the sha256 prefix its file name carries."""
+    filename = weights.url.rsplit("/", 1)[-1]
+    match = torch.hub.HASH_REGEX.search(filename)
+    if match is None:
+        raise ValueError(f"{filename} carries no sha256 prefix")
+    return RemoteFile(weights.url, filename, match.group(1))
+
+
+# ---------------------------------------------------------------- examples
+
+
+def photo_examples(n: int, preprocess: Preprocess) -> list[Example]:
+    """Up to ``n`` natural photos from scikit-image, without labels (online weights)."""
+    from resnetbook import data  # lazy: data imports scikit-image
+
+    photos = list(data.sample_images().items())[:n]
+    return [Example(name, image, preprocess(image), None) for name, image in photos]
+
+
+def fashion_examples(n: int, preprocess: Preprocess) -> list[Example]:
+    """The first ``n`` FashionMNIST test images with their labels (stand-in weights)."""
+    from resnetbook import data
+
+    dataset = data.load_fashion_mnist()
+    images = torch.as_tensor(dataset.test_images[:n]).numpy().copy()
+    labels = torch.as_tensor(dataset.test_labels[:n]).tolist()
+    return [
+        Example(f"test image {i}", image, preprocess(image), label)
+        for i, (image, label) in enumerate(zip(images, labels))
+    ]
+
+
+def fashion_classes() -> list[str]:
+    from resnetbook import data
+
+    return list(data.CLASSES)
+
+
+def build_fashion_resnet() -> nn.Module:
+    from resnetbook import models  # lazy: models is written by another engineer
+
+    return models.fashion_resnet()
+
+
+# ---------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class OnlineEntry:
+    """Pretrained weights from the internet, and how to turn them into a model."""
+
+    name: str
+    title: str  # "ResNet-18"
+    dataset: str  # "ImageNet" | "Places365"
+    source: str  # who published the weights, in words
+    checkpoint: RemoteFile
+    build: Callable[[], nn.Module]
+    categories: Sequence[str] | RemoteFile  # a list, or a text file to fetch and parse
+    preprocess: Preprocess
+    to_state_dict: Callable[[dict], dict] = lambda checkpoint: checkpoint
+    parse_categories: Callable[[str], list[str]] = parse_places365_categories
+    examples: ExampleSource = photo_examples
+    standin: str = "fashion_resnet_standin"
+
+
+@dataclass(frozen=True)
+class StandinEntry:
+    """Weights this project trained and committed, described by a json next to them."""
+
+    name: str
+    folder: Traversable | Path
+    meta_file: str
+    build: Callable[[], nn.Module]
+    categories: Callable[[], Sequence[str]]
+    examples: ExampleSource
+    dataset: str = "FashionMNIST"
+    kind: str = "CIFAR-style ResNet"
+
+
+Entry = Union[OnlineEntry, StandinEntry]
+
+
+def _imagenet_entry(name: str, title: str, weights, build: Callable[[], nn.Module]) -> OnlineEntry:
+    return OnlineEntry(
+        name=name, title=title, dataset="ImageNet",
+        source=f"torchvision's `{type(weights).__name__}.{weights.name}`",
+        checkpoint=torchvision_file(weights), build=build,
+        categories=tuple(weights.meta["categories"]), preprocess=torchvision_preprocess(weights),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def default_registry() -> dict[str, Entry]:
+    """The models the book uses, by name (chapters 2 and 4)."""
+    from torchvision.models import ResNet18_Weights, ResNet50_Weights, resnet18, resnet50
+
+    places = "http://places2.csail.mit.edu/models_places365/resnet50_places365.pth.tar"
+    categories = "https://raw.githubusercontent.com/CSAILVision/places365/master/categories_places365.txt"
+    entries = [
+        _imagenet_entry("resnet18_imagenet", "ResNet-18", ResNet18_Weights.IMAGENET1K_V1, resnet18),
+        _imagenet_entry("resnet50_imagenet", "ResNet-50", ResNet50_Weights.IMAGENET1K_V1, resnet50),
+        OnlineEntry(
+            name="resnet50_places365", title="ResNet-50", dataset="Places365",
+            source="the Places365 authors (MIT CSAIL, places2.csail.mit.edu)",
+            checkpoint=RemoteFile(places, "resnet50_places365.pth.tar",
+                                  "46529c86902bd0cfb0ea562a30b2850c28d2620d96282b3db9c318e1d774f6c5"),
+            build=functools.partial(resnet50, num_classes=365),
+            categories=RemoteFile(categories, "categories_places365.txt",
+                                  "2affba635eb657e7ca95f4e6cc69bd9fac29ef4c32aeb83cafdfcd06ec6a1ea6"),
+            preprocess=places365_preprocess, to_state_dict=places365_state_dict,
+        ),
+        StandinEntry(
+            name="fashion_resnet_standin",
+            folder=importlib.resources.files("resnetbook").joinpath("standins"),
+            meta_file="fashion_resnet.json", build=build_fashion_resnet,
+            categories=fashion_classes, examples=fashion_examples,
+        ),
+    ]
+    return {entry.name: entry for entry in entries}
+
+
+# ---------------------------------------------------------------- what load() returns
+
+
+@dataclass(frozen=True)
+class WeightsNote:
+    """A note box for the page: MyST admonition as markdown, a styled div as HTML."""
+
+    text: str
+    title: str = "Weights used on this page"
+
+    def _repr_markdown_(self) -> str:
+        return f":::{{note}} {self.title}\n{self.text}\n:::\n"
+
+    def _repr_html_(self) -> str:
+        # Sphinx themes style these classes as a note box; Jupyter shows plain text.
+        body = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(self.text, quote=False))
+        return (f'<div class="admonition note"><p class="admonition-title">{html.escape(self.title)}'
+                f"</p><p>{body}</p></div>")
+
+    def __repr__(self) -> str:
+        return f"{self.title}: {self.text}"
+
+
+@dataclass
+class Pretrained:
+    """A model ready for inference, with what a chapter needs around it (chapters 2 and 4).
+
+    ``name`` is the entry actually loaded; ``requested`` the one asked for
+    (they differ when a stand-in replaced the pretrained weights).
+    """
+
+    name: str
+    model: nn.Module
+    categories: list[str]
+    preprocess: Preprocess
+    is_standin: bool
+    dataset: str
+    provenance: str
+    requested: str
+    example_source: ExampleSource = field(repr=False)
+
+    def examples(self, n: int = 8) -> list[Example]:
+        """Up to ``n`` example inputs (FashionMNIST test images for the stand-in, photos otherwise)."""
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        return self.example_source(n, self.preprocess)
+
+    def note(self) -> WeightsNote:
+        """The note a chapter shows right after loading: which weights, from where."""
+        return WeightsNote(self.provenance)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _short_digest(digest: str) -> str:
+    return digest[:8] + "…"
+
+
+def _load_online(entry: OnlineEntry, progress: bool) -> Pretrained:
+    folder = hub_checkpoint_dir()
+    ckpt = entry.checkpoint
+    path = fetch(ckpt.url, folder / ckpt.filename, sha256=ckpt.sha256, progress=progress)
+    model = entry.build()
+    model.load_state_dict(entry.to_state_dict(safe_load_checkpoint(path)))
+    categories = entry.categories
+    if isinstance(categories, RemoteFile):
+        text_path = fetch(categories.url, folder / categories.filename, sha256=categories.sha256,
+                          progress=progress)
+        categories = entry.parse_categories(text_path.read_text(encoding="utf-8"))
+    provenance = (f"Pretrained weights: {entry.title} trained on {entry.dataset}, published by "
+                  f"{entry.source} ({ckpt.url}, sha256 {_short_digest(ckpt.sha256)}).")
+    return Pretrained(entry.name, model.eval(), list(categories), entry.preprocess, False,
+                      entry.dataset, provenance, entry.name, entry.examples)
+
+
+def read_standin_meta(entry: StandinEntry) -> dict:
+    """The stand-in's json (recipe, seed, accuracy, sha256, mean/std), checked for its keys."""
+    meta_path = entry.folder.joinpath(entry.meta_file)
+    if not meta_path.is_file():
+        raise StandinError(f"The stand-in weights' description {meta_path} is missing; "
+                           "train them with `python -m resnetbook.standins` (or `make standins`).")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    missing = [key for key in STANDIN_META_KEYS if key not in meta]
+    if missing:
+        raise StandinError(f"{meta_path} lacks the keys {missing}")
+    return meta
+
+
+def _standin_model(entry: StandinEntry, meta: dict) -> nn.Module:
+    """Build the stand-in and load its weights, after checking their sha256."""
+    blob = entry.folder.joinpath(meta["file"])
+    if not blob.is_file():
+        raise StandinError(f"The stand-in weights {blob} are missing; train them with "
+                           "`python -m resnetbook.standins` (or `make standins`).")
+    with importlib.resources.as_file(blob) as path:
+        digest = file_digest(path)
+        if digest != meta["sha256"]:
+            raise StandinError(f"{blob} has sha256 {digest}, but {entry.meta_file} records "
+                               f"{meta['sha256']}: the file was altered; retrain or restore it.")
+        checkpoint = safe_load_checkpoint(path)
+    model = entry.build()
+    model.load_state_dict(checkpoint.get("state_dict", checkpoint))
+    return model.eval()
+
+
+def count_layers(model: nn.Module) -> int:
+    """Weighted layers on the main path, counted like the ResNet paper: convs + fc, no shortcuts."""
+    return sum(isinstance(module, (nn.Conv2d, nn.Linear)) and "downsample" not in name
+               for name, module in model.named_modules())
+
+
+def _scalar(value: float | Sequence[float]) -> float:
+    """A json mean/std as one number (a one-channel list is accepted)."""
+    values = [value] if isinstance(value, (int, float)) else list(value)
+    if len(values) != 1:
+        raise StandinError(f"expected one mean/std for a gray image, got {value!r}")
+    return float(values[0])
+
+
+def _load_standin(entry: StandinEntry, requested: str, why: str) -> Pretrained:
+    meta = read_standin_meta(entry)
+    model = _standin_model(entry, meta)
+    accuracy = float(meta["test_accuracy"])
+    percent = accuracy * 100 if accuracy <= 1 else accuracy
+    provenance = (
+        f"Stand-in weights: `{Path(meta['file']).stem}`, a {count_layers(model)}-layer {entry.kind} "
+        f"trained by this project on {entry.dataset} (test accuracy {percent:.1f}%, "
+        f"{meta['epochs']} epochs, seed {meta['seed']}, sha256 {_short_digest(meta['sha256'])}); {why}."
+    )
+    preprocess = fashion_preprocess(_scalar(meta["mean"]), _scalar(meta["std"]))
+    return Pretrained(entry.name, model, list(entry.categories()), preprocess, True,
+                      entry.dataset, provenance, requested, entry.examples)
+
+
+def resolve_mode(mode: str | None = None) -> str:
+    """The weights mode: the argument, else ``$RESNETBOOK_WEIGHTS``, else ``auto``."""
+    mode = (mode or os.environ.get(ENV_VAR) or "auto").strip().lower()
+    if mode not in MODES:
+        raise ValueError(f"{ENV_VAR} / mode must be one of {MODES}, got {mode!r}")
+    return mode
+
+
+def _why_failed(err: Exception) -> str:
+    """The first sentence of an error, for the one-line fallback message."""
+    return str(err).split(". To fix it")[0].splitlines()[0].rstrip(".")
+
+
+def load(name: str, mode: str | None = None, *, registry: dict[str, Entry] | None = None,
+         progress: bool = True) -> Pretrained:
+    """Load the model ``name`` for inference, pretrained or stand-in (chapters 2 and 4).
+
+    ``mode`` overrides ``$RESNETBOOK_WEIGHTS`` (``auto`` | ``pretrained`` |
+    ``standin``); ``registry`` replaces :func:`default_registry` (tests).
+    """
+    registry = default_registry() if registry is None else registry
+    if name not in registry:
+        raise ValueError(f"unknown weights {name!r}; choose one of {sorted(registry)}")
+    entry, mode = registry[name], resolve_mode(mode)
+    if isinstance(entry, StandinEntry):
+        return _load_standin(entry, name, "it was requested by name")
+    standin = registry[entry.standin]
+    wanted = f"the pretrained {entry.title} ({entry.dataset})"
+    if mode == "standin":
+        return _load_standin(standin, name, f"{ENV_VAR}=standin was set, so {wanted} was not downloaded")
+    if mode == "pretrained":
+        return _load_online(entry, progress)
+    try:
+        return _load_online(entry, progress)
+    except (DownloadError, UnsafeCheckpointError) as err:
+        print(f"resnetbook.weights: {name}: {_why_failed(err)}; using the stand-in "
+              f"`{standin.name}` instead ({ENV_VAR}=pretrained makes this an error).", file=sys.stderr)
+        return _load_standin(standin, name, f"{wanted} could not be loaded in this build")
