@@ -101,3 +101,12 @@ def test_plot_channel_map():
     with pytest.raises(ValueError, match="channel"):
         batchnorm.plot_channel_map(ax, x, y, 3)
     plt.close(fig)
+
+
+def test_layer_input_is_what_bn1_sees():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval()
+    x = torch.randn(2, 1, 8, 8)
+    seen = batchnorm.layer_input(model, model[1], x)
+    torch.testing.assert_close(seen, model[0](x))
+    with pytest.raises(ValueError, match="not called"):
+        batchnorm.layer_input(model, nn.BatchNorm2d(4), x)

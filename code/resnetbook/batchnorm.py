@@ -134,10 +134,28 @@ def plot_channel_map(ax: Axes, x: torch.Tensor, y: torch.Tensor, channel: int,
     ax.scatter(xs, ys, s=4, alpha=0.5, label="layer output")
     if slope is not None and intercept is not None:
         grid = torch.linspace(float(xs.min()), float(xs.max()), 2)
-        ax.plot(grid, slope * grid + intercept, color="black", lw=1,
-                label=f"{slope:.3g} x + {intercept:.3g}")
+        sign = "+" if intercept >= 0 else "-"
+        ax.plot(grid, slope * grid + intercept, color="tab:red", lw=1, ls="--",
+                label=f"{slope:.3g} x {sign} {abs(intercept):.3g}")
     ax.set_title(f"channel {channel}", fontsize=9)
     ax.set_xlabel("input")
     ax.set_ylabel("output")
     ax.legend(fontsize=7)
     return ax
+
+
+def layer_input(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The tensor ``layer`` receives when ``model`` runs on ``x`` (chapter 3: the input of ``bn1``).
+
+    Runs the model under ``no_grad`` with a forward pre-hook, removed afterwards.
+    """
+    seen: list[torch.Tensor] = []
+    handle = layer.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().clone()))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        handle.remove()
+    if not seen:
+        raise ValueError("the layer was not called when the model ran on x")
+    return seen[0]
