@@ -1,0 +1,195 @@
+"""Checks of the chapter notebooks around nbval.
+
+`make test` (pytest.ini) also collects `book/0*.ipynb` with `--nbval`: every code
+cell is executed again and its output compared with the reference output stored
+in the notebook (`make outputs`), after nbval_sanitize.cfg; cells tagged
+`nbval-ignore-output` run but are not compared. This file checks what makes that
+comparison mean something:
+
+- nbval really fails a notebook whose stored output was edited (a fixture in tmp),
+  and the sanitizers absorb only what they should;
+- the chapters follow the conventions the student edition and nbval rely on, and
+  carry reference outputs (an unexecuted cell would never be compared);
+- the site build's own execution of each chapter (`_build/jupyter_execute`) gives
+  the same checked outputs as the stored ones: two builds, identical facts.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbval.plugin import coalesce_streams, find_comment_markers, find_metadata_tags, get_sanitize_patterns
+
+from conftest import ROOT
+from notebook_fixtures import chapter_notebook
+
+SANITIZE = ROOT / "nbval_sanitize.cfg"
+CHAPTERS = sorted((ROOT / "book").glob("0*.ipynb"))
+EXECUTED = ROOT / "_build" / "jupyter_execute" / "book"
+NOT_COMPARED = {"image/png", "image/jpeg", "application/vnd.jupyter.widget-view+json"}  # as nbval
+MAX_NOTEBOOK_BYTES = 1_000_000
+SOLUTION_START = re.compile(r"\{solution-start\}[ \t]+(\S+)")
+SOLUTION_BLOCK = re.compile(r"\{solution\}[ \t]+(\S+)")
+EXERCISE_LABEL = re.compile(r"\{exercise\}[^\n]*\n(?:[ \t]*:[\w-]+:[^\n]*\n)*?[ \t]*:label:[ \t]*(\S+)")
+
+
+def _patterns() -> list[tuple[str, str]]:
+    return get_sanitize_patterns(SANITIZE.read_text())
+
+
+def _sanitize(text):
+    if not isinstance(text, str):
+        return text
+    for regex, replace in _patterns():
+        text = re.sub(regex, replace, text)
+    return text
+
+
+def checked_outputs(notebook) -> dict[str, list]:
+    """What nbval compares, per cell id: sanitized stream texts and output data."""
+    checked = {}
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        options = dict(find_metadata_tags(cell.metadata)) | dict(find_comment_markers(cell.source))
+        if options.get("skip") or options.get("check") is False:
+            continue
+        items = []
+        for output in coalesce_streams(copy.deepcopy(cell.outputs)):
+            if output.output_type == "stream":
+                items.append((output.name, _sanitize(output.text)))
+            elif output.output_type == "error":
+                items.append(("error", output.ename))
+            else:
+                items += [(key, _sanitize(value)) for key, value in sorted(output.data.items()) if key not in NOT_COMPARED]
+        checked[f"{len(checked)}:{cell.get('id')}"] = items
+    return checked
+
+
+# --- nbval itself ---------------------------------------------------------------
+
+
+def test_every_sanitizer_parses():
+    # nbval silently drops a section whose lines do not match its two regexes.
+    sections = re.findall(r"^\[.+\]$", SANITIZE.read_text(), flags=re.M)
+    assert len(_patterns()) == len(sections) > 0
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("<Foo object at 0x7f3a2c1d0e50>", "<Foo object at 0xADDRESS>"),
+        ("epoch 1 took 12.5 s (0.3 ms per batch)", "epoch 1 took DURATION (DURATION per batch)"),
+        ("100%|##########| 10/10 [00:01<00:00,  9.52it/s]", "PROGRESS-BAR"),
+        ("/home/u/.venv/lib/python3.11/site-packages/torch/nn/x.py:5: UserWarning", "PYTHON-PACKAGES/torch/nn/x.py:5: UserWarning"),
+        ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk\n", "IMAGE-DATA"),
+        # Facts stay as they are.
+        ("conv1 is line 268; 18 layers; torch.Size([64, 3, 7, 7])", "conv1 is line 268; 18 layers; torch.Size([64, 3, 7, 7])"),
+        ("accuracy 0.9123 after 10 epochs", "accuracy 0.9123 after 10 epochs"),
+    ],
+)
+def test_sanitizers_absorb_variance_and_keep_facts(text, expected):
+    assert _sanitize(text) == expected
+
+
+def _nbval_notebooks(folder: Path) -> tuple[Path, Path]:
+    """A notebook whose stored outputs nbval accepts, and a copy with one fact edited."""
+    notebook = chapter_notebook()
+    stream = nbformat.v4.new_output
+    varying = [
+        ("v1", "print(object())", "<object object at 0x7f0000000001>\n", []),
+        ("v2", "import time\nprint(f'took {time.perf_counter() % 1 + 1:.3f} s')", "took 9.876 s\n", []),
+        ("v3", "import random\nprint(random.random())", "0.123\n", ["nbval-ignore-output"]),
+        ("v4", "len([1, 2]);", None, []),  # a trailing ; shows nothing, as in Jupyter
+    ]
+    for count, (cell_id, source, text, tags) in enumerate(varying, start=10):
+        cell = nbformat.v4.new_code_cell(source, id=cell_id, execution_count=count)
+        cell.outputs = [stream("stream", name="stdout", text=text)] if text else []
+        cell.metadata["tags"] = tags
+        notebook.cells.append(cell)
+    good, bad = folder / "good.ipynb", folder / "bad.ipynb"
+    nbformat.write(notebook, good)
+    notebook.cells[2].outputs[0].text = "fact: 6\n"  # the code prints "fact: 5"
+    nbformat.write(notebook, bad)
+    return good, bad
+
+
+def test_nbval_fails_a_changed_fact_and_passes_legit_variance(tmp_path):
+    good, bad = _nbval_notebooks(tmp_path)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")  # not the book's configuration...
+    shutil.copy(ROOT / "conftest.py", tmp_path)  # ...but its nbval fix (trailing semicolons)
+    report = tmp_path / "report.xml"
+    command = [
+        sys.executable, "-m", "pytest", "-c", str(tmp_path / "pytest.ini"), "-p", "no:cacheprovider",
+        "--nbval", "--nbval-current-env", f"--nbval-sanitize-with={SANITIZE}",
+        f"--junitxml={report}", "-q", str(good), str(bad),
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    outcomes = {}
+    for case in ET.parse(report).iter("testcase"):
+        failed = case.find("failure") is not None or case.find("error") is not None
+        outcomes[f"{Path(case.get('file') or case.get('classname')).stem}::{case.get('name')}"] = failed
+    failures = sorted(name for name, failed in outcomes.items() if failed)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert len(outcomes) == 2 * 9  # 9 code cells in each notebook
+    assert failures == ["bad::Cell 1"], result.stdout[-3000:]
+    assert "fact: 6" in result.stdout and "fact: 5" in result.stdout
+
+
+# --- the chapters ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_follows_the_conventions(path):
+    notebook = nbformat.read(path, as_version=4)
+    cells = notebook.cells
+    assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# ")
+    assert cells[1].cell_type == "code" and "remove-cell" in cells[1].metadata.get("tags", [])
+    ids = [cell.get("id") for cell in cells]
+    assert None not in ids and len(set(ids)) == len(ids), "every cell has a unique id"
+    text = "\n".join(cell.source for cell in cells if cell.cell_type == "markdown")
+    exercises = EXERCISE_LABEL.findall(text)
+    solved = SOLUTION_START.findall(text) + SOLUTION_BLOCK.findall(text)
+    chapter = int(path.name[:2])
+    assert exercises, "a chapter poses at least one exercise"
+    assert all(label.startswith(f"ch{chapter}-") for label in exercises), exercises
+    assert sorted(solved) == sorted(set(exercises)), "each exercise has exactly one worked solution"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_stores_reference_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    counts = [cell.execution_count for cell in code]
+    assert counts == list(range(1, len(code) + 1)), (
+        "nbval compares only executed cells: run `make outputs` and commit the chapters"
+    )
+    kept = {key for cell in code for out in cell.outputs for key in out.get("data", {})}
+    assert not kept & {"image/png", "image/jpeg"}, "figure payloads are not committed (make outputs strips them)"
+    assert path.stat().st_size < MAX_NOTEBOOK_BYTES
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_site_build_gives_the_stored_outputs(path):
+    executed = EXECUTED / path.name
+    if not executed.exists():
+        message = f"{executed.relative_to(ROOT)} is missing; run `make book`"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    stored = nbformat.read(path, as_version=4)
+    built = nbformat.read(executed, as_version=4)
+    sources = [[c.source for c in nb.cells if c.cell_type == "code"] for nb in (stored, built)]
+    assert sources[0] == sources[1], f"the site was built from other code than {path.name}; run `make book`"
+    expected, actual = checked_outputs(stored), checked_outputs(built)
+    assert any(expected.values()), "no compared output at all"
+    differing = {cell: (expected[cell], actual.get(cell)) for cell in expected if expected[cell] != actual.get(cell)}
+    assert differing == {}
