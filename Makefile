@@ -1,12 +1,27 @@
 # Two commands for people (see README.md): `make book` and `make test`.
 # Both set up what is missing first and skip what is done.
+#
+#   make book                  instructor edition (solutions behind toggles) -> _build/html
+#   make book EDITION=student  student edition (no solutions) -> _build/student/_build/html
+#   make test                  setup, both editions, then pytest: unit tests, nbval, browser
+#   make outputs               re-execute the chapters, store reference outputs (then commit)
+#   make student               regenerate book/student/*.ipynb (then commit)
 
-PYTHON ?= python3
-VENV   := .venv
-PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+EDITION ?= $(or $(RESNETBOOK_EDITION),instructor)
 
-.PHONY: book test bench standins setup data clean
+ifeq ($(EDITION),instructor)
+BOOK_OUT := .
+else ifeq ($(EDITION),student)
+BOOK_OUT := _build/student
+else
+$(error EDITION must be "instructor" or "student", not "$(EDITION)")
+endif
+
+.PHONY: book test bench standins setup data browser student outputs clean
 
 setup: $(STAMP) data
 
@@ -22,13 +37,30 @@ $(STAMP): requirements.txt code/pyproject.toml
 data:
 	@bash scripts/provision.sh data
 
-book: setup
-	$(PY) scripts/cache_key.py _build/.jupyter_cache
-	$(VENV)/bin/jupyter-book build . --builder html --keep-going -W
-	@echo "Site built: _build/html/index.html"
+# Debian's chromium for tests/test_site.py, unless RESNETBOOK_CHROMIUM names
+# another browser (the GitHub workflow uses Playwright's own build).
+browser:
+	@if [ -z "$$RESNETBOOK_CHROMIUM" ]; then bash scripts/provision.sh browser; fi
 
-test: setup
-	$(PY) -m pytest tests
+# Both editions share one execution cache (_build/.jupyter_cache): executing a
+# chapter does not depend on the edition, so the key is computed without it.
+book: setup
+	env -u RESNETBOOK_EDITION $(PY) scripts/cache_key.py _build/.jupyter_cache
+	RESNETBOOK_EDITION=$(EDITION) $(VENV)/bin/jupyter-book build . --path-output $(BOOK_OUT) --builder html --keep-going -W
+	@echo "Site built ($(EDITION) edition): $(BOOK_OUT)/_build/html/index.html"
+
+# pytest.ini: tests/ and, with nbval, the chapter notebooks in book/.
+test: setup browser
+	$(MAKE) --no-print-directory book EDITION=instructor
+	$(MAKE) --no-print-directory book EDITION=student
+	$(PY) -m pytest
+
+student: setup
+	$(PY) scripts/student_edition.py
+
+outputs: setup
+	$(PY) scripts/refresh_outputs.py
+	$(PY) scripts/student_edition.py
 
 bench: setup
 	$(PY) benchmarks/bench_train.py
