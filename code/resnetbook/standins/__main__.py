@@ -1,0 +1,5 @@
+"""``python -m resnetbook.standins``: retrain the stand-in weights (``make standins``)."""
+
+from resnetbook.standins import main
+
+main()

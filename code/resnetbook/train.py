@@ -1,0 +1,374 @@
+"""Training and evaluation: the chapter-5 functions and a fast engine (chapter 5, stand-ins, benchmark).
+
+Two layers:
+
+* ``train``, ``get_prediction``, ``evaluate``: the plain loop chapter 5 teaches
+  (problem 4a-c), written with the names d2l uses (``X``, ``y``, ``lr``).
+* ``fit`` and friends: the fast engine. Why it is fast on a CPU (airbench-style):
+  the whole dataset is one normalized tensor (no per-sample PIL transforms),
+  augmentation works on whole batches, convolutions run ``channels_last`` in
+  bfloat16 where the CPU supports it, and a one-cycle schedule with label
+  smoothing, an EMA of the weights and flip test-time augmentation gets the
+  most out of few epochs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from resnetbook.device import get_device
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+# ---------------------------------------------------------------- data as tensors
+
+
+@dataclass
+class Splits:
+    """Normalized images ``[N,1,28,28]`` and labels of train, validation and test (chapter 5)."""
+
+    X_train: torch.Tensor
+    y_train: torch.Tensor
+    X_val: torch.Tensor
+    y_val: torch.Tensor
+    X_test: torch.Tensor
+    y_test: torch.Tensor
+    mean: float
+    std: float
+
+
+def normalize(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """uint8 ``[N,28,28]`` -> float ``[N,1,28,28]``, scaled to [0,1] then standardized (chapter 5)."""
+    if images.dtype != torch.uint8 or images.dim() != 3:
+        raise ValueError(f"expected uint8 images [N,H,W], got {images.dtype} {tuple(images.shape)}")
+    return ((images.float() / 255 - mean) / std).unsqueeze(1)
+
+
+def make_splits(dataset, val_size: int = 10_000, seed: int = 0,
+                device: torch.device | str | None = None) -> Splits:
+    """Hold out ``val_size`` random training images for validation; normalize with train statistics.
+
+    ``dataset`` is what ``resnetbook.data.load_fashion_mnist()`` returns (chapter 5, stand-ins).
+    The test set stays untouched until the very end of a chapter.
+    """
+    n = len(dataset.train_labels)
+    if not 0 <= val_size < n:
+        raise ValueError(f"val_size must be in [0, {n}), got {val_size}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    train_idx, val_idx = order[: n - val_size], order[n - val_size:]
+    pixels = dataset.train_images[train_idx].float() / 255
+    mean, std = pixels.mean().item(), pixels.std().item()
+    device = torch.device(device) if device is not None else get_device()
+
+    def prep(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return normalize(images, mean, std).to(device), labels.to(device)
+
+    return Splits(*prep(dataset.train_images[train_idx], dataset.train_labels[train_idx]),
+                  *prep(dataset.train_images[val_idx], dataset.train_labels[val_idx]),
+                  *prep(dataset.test_images, dataset.test_labels), mean, std)
+
+
+def batches(X: torch.Tensor, y: torch.Tensor, batch_size: int = 256, shuffle: bool = False,
+            generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield ``(X, y)`` mini-batches of in-memory tensors, shuffled if asked (chapter 5)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if len(X) != len(y):
+        raise ValueError(f"X and y differ in length: {len(X)} vs {len(y)}")
+    order = torch.randperm(len(X), generator=generator).to(X.device) if shuffle else None
+    for start in range(0, len(X), batch_size):
+        idx = slice(start, start + batch_size) if order is None else order[start:start + batch_size]
+        yield X[idx], y[idx]
+
+
+# ---------------------------------------------------------------- batched augmentation
+
+
+def random_crop(X: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Shift each image by up to ``padding`` pixels (zero-pad, then crop), all in one gather (chapter 5)."""
+    if padding == 0:
+        return X
+    n, _, h, w = X.shape
+    padded = F.pad(X, (padding,) * 4, value=float(X.min()))  # pad with the background value
+    dy, dx = (torch.randint(0, 2 * padding + 1, (2, n, 1, 1), generator=generator)
+              .to(X.device).unbind(0))
+    rows = dy + torch.arange(h, device=X.device).view(1, h, 1)
+    cols = dx + torch.arange(w, device=X.device).view(1, 1, w)
+    batch = torch.arange(n, device=X.device).view(n, 1, 1)
+    return padded[batch, :, rows, cols].permute(0, 3, 1, 2).contiguous()
+
+
+def random_flip(X: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mirror a random half of the images left-right (clothes stay clothes when mirrored; chapter 5)."""
+    flip = (torch.rand(len(X), generator=generator) < 0.5).to(X.device).view(-1, 1, 1, 1)
+    return torch.where(flip, X.flip(-1), X)
+
+
+def augment(X: torch.Tensor, padding: int = 2, flip: bool = True,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random crop (via padding) and horizontal flip of a whole batch (chapter 5)."""
+    X = random_crop(X, padding, generator)
+    return random_flip(X, generator) if flip else X
+
+
+# ---------------------------------------------------------------- the plain loop (problem 4a-c)
+
+
+def train(model: nn.Module, data: Batches, optimizer: torch.optim.Optimizer,
+          loss_fn: nn.Module | None = None, scheduler=None, amp: bool = False) -> tuple[float, float]:
+    """Train ``model`` for one epoch over ``data``; return (mean loss, training top-1) (chapter 5, 4a).
+
+    ``data`` is any iterable of ``(X, y)`` batches: a ``DataLoader`` or ``batches(...)``.
+    ``amp=True`` runs the forward pass in bfloat16 where the device supports it.
+    """
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    device = next(model.parameters()).device
+    model.train()
+    total_loss, correct, count = 0.0, 0, 0
+    for X, y in data:
+        X, y = X.to(device), y.to(device)
+        with autocast(device, amp):
+            y_hat = model(X)
+            loss = loss_fn(y_hat, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        total_loss += loss.item() * len(y)
+        correct += (y_hat.argmax(dim=1) == y).sum().item()
+        count += len(y)
+    if count == 0:
+        raise ValueError("train got no batches")
+    return total_loss / count, correct / count
+
+
+@torch.no_grad()
+def get_prediction(model: nn.Module, X: torch.Tensor, amp: bool = False) -> torch.Tensor:
+    """Index of the predicted class for each image in ``X`` ``[N,C,H,W]`` (chapter 5, 4b)."""
+    if X.dim() != 4:
+        raise ValueError(f"expected a batch of images [N,C,H,W], got shape {tuple(X.shape)}")
+    model.eval()
+    device = next(model.parameters()).device
+    with autocast(device, amp):
+        return model(X.to(device)).argmax(dim=1)
+
+
+def evaluate(model: nn.Module, data: Batches, amp: bool = False) -> float:
+    """Top-1 accuracy of ``model`` over ``(X, y)`` batches: the fraction predicted right (chapter 5, 4b)."""
+    correct, count = 0, 0
+    for X, y in data:
+        correct += (get_prediction(model, X, amp).cpu() == y.cpu()).sum().item()
+        count += len(y)
+    if count == 0:
+        raise ValueError("evaluate got no batches")
+    return correct / count
+
+
+# ---------------------------------------------------------------- precision
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether bfloat16 autocast pays off here: CUDA with bf16, or a CPU with AVX512-BF16/AMX.
+
+    ``RESNETBOOK_BF16=0`` or ``1`` overrides the check (chapter 5, benchmark).
+    """
+    forced = os.environ.get("RESNETBOOK_BF16")
+    if forced in ("0", "1"):
+        return forced == "1"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return False
+    try:  # oneDNN's own check for native bf16 instructions (private, so guarded)
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """bfloat16 autocast on ``device`` when enabled and supported, else a no-op context."""
+    if enabled and bf16_supported(device):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+# ---------------------------------------------------------------- the fast engine
+
+
+@dataclass
+class HParams:
+    """Hyperparameters of one ``fit`` run (chapter 5, stand-ins, benchmark)."""
+
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 0.1               # peak learning rate of the one-cycle schedule
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    pct_start: float = 0.25       # fraction of steps spent warming up
+    label_smoothing: float = 0.1
+    crop_padding: int = 2         # random shifts of up to this many pixels; 0 turns it off
+    flip: bool = True
+    ema_decay: float = 0.0        # per-step EMA of the weights; 0 turns it off
+    tta: bool = True              # average predictions with the mirrored images
+    amp: bool = True              # bfloat16 autocast where supported
+    channels_last: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"epochs and batch_size must be positive, got {self.epochs}, {self.batch_size}")
+        if self.lr <= 0 or not 0 <= self.ema_decay < 1 or not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"need lr > 0, 0 <= ema_decay < 1, 0 <= label_smoothing < 1; got {self}")
+
+
+@dataclass
+class History:
+    """Per-epoch record of a ``fit`` run; ``seconds`` is wall time since the start (chapter 5)."""
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    def time_to(self, accuracy: float) -> float:
+        """Seconds until validation accuracy first reached ``accuracy`` (``inf`` if never)."""
+        return next((s for s, a in zip(self.seconds, self.val_acc) if a >= accuracy), math.inf)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class EMA:
+    """Exponential moving average of a model's weights and BN statistics (chapter 5)."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.model = copy.deepcopy(model).eval()
+        self.decay = decay
+        self.steps = 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        # Warm up: average over the steps so far until that is shorter than 1 / (1 - decay).
+        self.steps += 1
+        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        for ema_t, t in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if ema_t.dtype.is_floating_point:
+                ema_t.lerp_(t, 1 - decay)
+            else:
+                ema_t.copy_(t)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, X: torch.Tensor, batch_size: int = 1024,
+                   tta: bool = False, amp: bool = True) -> torch.Tensor:
+    """Logits for all of ``X``, averaged with those of the mirrored images when ``tta`` (chapter 5)."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for start in range(0, len(X), batch_size):
+        xb = X[start:start + batch_size].to(device)
+        if _is_channels_last(model):
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with autocast(device, amp):
+            logits = model(xb).float()
+            if tta:
+                logits = (logits + model(xb.flip(-1)).float()) / 2
+        out.append(logits)
+    return torch.cat(out)
+
+
+def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, tta: bool = False,
+             amp: bool = True) -> float:
+    """Top-1 accuracy over in-memory tensors, optionally with flip TTA (chapter 5)."""
+    return (predict_logits(model, X, tta=tta, amp=amp).argmax(1) == y.to(X.device)).float().mean().item()
+
+
+def _is_channels_last(model: nn.Module) -> bool:
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return conv is not None and conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def make_optimizer(model: nn.Module, hp: HParams, steps: int):
+    """Nesterov SGD, no weight decay on BN/bias, and a one-cycle schedule over ``steps`` steps."""
+    decay = [p for p in model.parameters() if p.dim() > 1]
+    no_decay = [p for p in model.parameters() if p.dim() <= 1]
+    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": hp.weight_decay},
+                                 {"params": no_decay, "weight_decay": 0.0}],
+                                lr=hp.lr, momentum=hp.momentum, nesterov=True)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=hp.lr, total_steps=steps, pct_start=hp.pct_start,
+        anneal_strategy="linear", div_factor=10.0, final_div_factor=100.0)
+    return optimizer, scheduler
+
+
+def _train_epoch(model, X, y, hp, optimizer, scheduler, ema, generator) -> tuple[float, float]:
+    """One epoch of the engine over augmented, shuffled batches; returns (loss, top-1)."""
+    model.train()
+    device = X.device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device)
+    for xb, yb in batches(X, y, hp.batch_size, shuffle=True, generator=generator):
+        xb = augment(xb, hp.crop_padding, hp.flip, generator)
+        if hp.channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with autocast(device, hp.amp):
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb, label_smoothing=hp.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        if ema is not None:
+            ema.update(model)
+        # Accumulate on the device: no synchronizing .item() per step.
+        loss_sum += loss.detach() * len(yb)
+        correct += (logits.argmax(1) == yb).sum()
+    return loss_sum.item() / len(y), correct.item() / len(y)
+
+
+def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, hp: HParams | None = None,
+        X_val: torch.Tensor | None = None, y_val: torch.Tensor | None = None,
+        progress: bool = True, desc: str = "epochs") -> tuple[nn.Module, History]:
+    """Train ``model`` on in-memory ``X``, ``y`` with the fast recipe ``hp`` (chapter 5, stand-ins, benchmark).
+
+    Evaluates on ``X_val``, ``y_val`` after each epoch when given. Returns the
+    model to use for inference (the EMA copy when ``hp.ema_decay > 0``) and the history.
+    """
+    hp = hp or HParams()
+    if len(X) != len(y) or len(X) == 0:
+        raise ValueError(f"X and y must be non-empty and equally long, got {len(X)} and {len(y)}")
+    generator = torch.Generator().manual_seed(hp.seed)
+    torch.manual_seed(hp.seed)
+    model = model.to(X.device)
+    if hp.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    steps = hp.epochs * math.ceil(len(X) / hp.batch_size)
+    optimizer, scheduler = make_optimizer(model, hp, steps)
+    ema = EMA(model, hp.ema_decay) if hp.ema_decay > 0 else None
+    history, start = History(), time.perf_counter()
+    bar = tqdm(range(1, hp.epochs + 1), desc=desc, disable=not progress, leave=False)
+    for epoch in bar:
+        loss, train_acc = _train_epoch(model, X, y, hp, optimizer, scheduler, ema, generator)
+        best = ema.model if ema is not None else model
+        val_acc = accuracy(best, X_val, y_val, hp.tta, hp.amp) if X_val is not None else math.nan
+        history.epoch.append(epoch)
+        history.train_loss.append(loss)
+        history.train_acc.append(train_acc)
+        history.val_acc.append(val_acc)
+        history.seconds.append(time.perf_counter() - start)
+        bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_acc:.4f}")
+    return (ema.model if ema is not None else model), history
