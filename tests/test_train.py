@@ -1,0 +1,140 @@
+"""The chapter-5 loop and the fast engine on tiny synthetic data (resnetbook.train)."""
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from resnetbook import models, train
+
+
+def toy_data(n=256, seed=0):
+    """Images whose class is where a bright square sits: easy to learn in a few steps."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 4, (n,), generator=g)
+    X = 0.1 * torch.randn(n, 1, 28, 28, generator=g)
+    for i, label in enumerate(y.tolist()):
+        r, c = divmod(label, 2)
+        X[i, 0, 14 * r + 4:14 * r + 10, 14 * c + 4:14 * c + 10] += 2.0
+    return X, y
+
+
+class Fixed(nn.Module):
+    """A 'model' that returns given logits, for hand-checked accuracies."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = logits
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def forward(self, X):
+        return self.logits[: len(X)]
+
+
+def test_train_one_epoch_decreases_the_loss():
+    torch.manual_seed(0)
+    X, y = toy_data()
+    model = models.starter_cnn(width=4, hidden=16)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    losses = [train.train(model, train.batches(X, y, 32), optimizer)[0] for _ in range(3)]
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_evaluate_on_a_hand_made_case():
+    logits = torch.tensor([[2.0, 1.0], [0.0, 3.0], [5.0, 1.0], [1.0, 0.0]])
+    y = torch.tensor([0, 1, 1, 1])  # right, right, wrong, wrong
+    assert train.evaluate(Fixed(logits), [(torch.zeros(4, 1, 2, 2), y)]) == 0.5
+    assert train.get_prediction(Fixed(logits), torch.zeros(4, 1, 2, 2)).tolist() == [0, 1, 0, 0]
+
+
+def test_get_prediction_shape_and_bad_input():
+    model = models.starter_cnn(width=4, hidden=8)
+    pred = train.get_prediction(model, torch.randn(5, 1, 28, 28))
+    assert pred.shape == (5,) and pred.dtype == torch.int64 and pred.max() < 10
+    with pytest.raises(ValueError, match="N,C,H,W"):
+        train.get_prediction(model, torch.randn(1, 28, 28))
+
+
+def test_evaluate_rejects_empty_data():
+    with pytest.raises(ValueError, match="no batches"):
+        train.evaluate(models.starter_cnn(width=2, hidden=2), [])
+
+
+def test_batches_cover_every_example_once():
+    X, y = torch.arange(10).float().view(10, 1, 1, 1), torch.arange(10)
+    seen = torch.cat([yb for _, yb in train.batches(X, y, 3, shuffle=True,
+                                                      generator=torch.Generator().manual_seed(0))])
+    assert sorted(seen.tolist()) == list(range(10))
+    with pytest.raises(ValueError):
+        list(train.batches(X, y[:5], 3))
+
+
+def test_random_crop_shifts_within_padding_and_keeps_pixels():
+    X = torch.zeros(64, 1, 28, 28)
+    X[:, 0, 14, 14] = 1.0
+    out = train.random_crop(X, 2, torch.Generator().manual_seed(0))
+    assert out.shape == X.shape
+    rows, cols = (out[:, 0] == 1).nonzero()[:, 1:].T
+    assert rows.sub(14).abs().max() <= 2 and cols.sub(14).abs().max() <= 2
+    assert len(rows) == 64 and len(set(zip(rows.tolist(), cols.tolist()))) > 5
+
+
+def test_random_flip_mirrors_about_half():
+    X = torch.arange(28.0).expand(200, 1, 28, 28)
+    out = train.random_flip(X, torch.Generator().manual_seed(0))
+    flipped = (out[:, 0, 0, 0] == 27).sum().item()
+    assert 60 < flipped < 140
+    assert torch.equal(out.sort(-1).values, X)
+
+
+def test_make_splits_holds_out_validation_and_normalizes():
+    g = torch.Generator().manual_seed(0)
+    ds = SimpleNamespace(train_images=torch.randint(0, 256, (100, 28, 28), dtype=torch.uint8, generator=g),
+                         train_labels=torch.arange(100), test_images=torch.zeros(10, 28, 28, dtype=torch.uint8),
+                         test_labels=torch.zeros(10, dtype=torch.int64))
+    s = train.make_splits(ds, val_size=20, seed=0, device="cpu")
+    assert s.X_train.shape == (80, 1, 28, 28) and s.X_val.shape == (20, 1, 28, 28)
+    assert set(s.y_train.tolist()).isdisjoint(s.y_val.tolist())
+    assert abs(s.X_train.mean().item()) < 1e-4 and abs(s.X_train.std().item() - 1) < 1e-3
+    with pytest.raises(ValueError, match="val_size"):
+        train.make_splits(ds, val_size=100)
+
+
+def tiny_fit(seed, **kwargs):
+    X, y = toy_data(256)
+    hp = train.HParams(epochs=2, batch_size=64, lr=0.05, seed=seed, amp=False, **kwargs)
+    torch.manual_seed(seed)  # the initial weights come from the global generator
+    model = models.fast_net((8, 8, 8), stem=4)
+    return train.fit(model, X, y, hp, X, y, progress=False)
+
+
+def test_fit_is_deterministic_with_a_seed():
+    (m1, h1), (m2, h2) = tiny_fit(1), tiny_fit(1)
+    assert h1.train_loss == h2.train_loss and h1.val_acc == h2.val_acc
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+    _, h3 = tiny_fit(2)
+    assert h3.train_loss != h1.train_loss
+
+
+def test_fit_learns_and_records_history():
+    model, h = tiny_fit(0, ema_decay=0.9)
+    assert h.epoch == [1, 2] and len(h.seconds) == 2 and h.seconds[0] <= h.seconds[1]
+    assert h.train_loss[1] < h.train_loss[0]
+    assert h.time_to(0.0) == h.seconds[0] and math.isinf(h.time_to(1.01))
+    assert not model.training  # the EMA copy, ready for inference
+
+
+def test_hparams_reject_bad_values():
+    with pytest.raises(ValueError):
+        train.HParams(epochs=0)
+    with pytest.raises(ValueError):
+        train.HParams(ema_decay=1.0)
+
+
+def test_bf16_switch_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("RESNETBOOK_BF16", "0")
+    assert not train.bf16_supported(torch.device("cpu"))
+    monkeypatch.setenv("RESNETBOOK_BF16", "1")
+    assert train.bf16_supported(torch.device("cpu"))
