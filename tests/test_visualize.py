@@ -115,6 +115,8 @@ def test_remove_last_layers_exposes_last_stage(name: str, size: int) -> None:
 def test_upsample_and_overlay_plot() -> None:
     fmap = torch.rand(7, 7)
     assert visualize.upsample_map(fmap, (28, 28)).shape == (28, 28)
+    blocks = visualize.upsample_map(torch.eye(2), (4, 4), smooth=False)
+    assert torch.equal(blocks, torch.eye(2).repeat_interleave(2, 0).repeat_interleave(2, 1))
     with pytest.raises(ValueError):
         visualize.upsample_map(torch.rand(1, 7, 7), (28, 28))
     fig, axes = plt.subplots(1, 2)

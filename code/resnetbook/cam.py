@@ -117,5 +117,5 @@ def plot_top_cams(axes: list[plt.Axes], image: np.ndarray, result: CAMResult,
     probs = result.logits.softmax(-1)
     top = probs.topk(len(axes)).indices.tolist()
     for ax, k in zip(axes, top):
-        plot_map_over_image(ax, image, result.maps[k].cpu(), f"{categories[k]}\np={probs[k]:.2f}")
+        plot_map_over_image(ax, image, result.maps[k].cpu(), f"{categories[k]}\np={probs[k]:.3g}")
     return top

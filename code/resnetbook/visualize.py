@@ -113,11 +113,17 @@ def remove_last_layers(model: nn.Module, n: int = 2) -> nn.Sequential:
     return nn.Sequential(*children[:-n])
 
 
-def upsample_map(fmap: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinearly resize a 2-D map (h, w) to ``size`` (H, W) (chapter 4)."""
+def upsample_map(fmap: Tensor, size: tuple[int, int], smooth: bool = True) -> Tensor:
+    """Resize a 2-D map (h, w) to ``size`` (H, W), bilinearly or as blocks (chapter 4).
+
+    ``smooth=False`` keeps each cell a sharp block, which suits masks.
+    """
     if fmap.dim() != 2:
         raise ValueError(f"expected a 2-D map, got shape {tuple(fmap.shape)}")
-    resized = F.interpolate(fmap[None, None].float(), size=size, mode="bilinear", align_corners=False)
+    if smooth:
+        resized = F.interpolate(fmap[None, None].float(), size=size, mode="bilinear", align_corners=False)
+    else:
+        resized = F.interpolate(fmap[None, None].float(), size=size, mode="nearest")
     return resized[0, 0]
 
 
@@ -129,7 +135,8 @@ def show_image(ax: plt.Axes, image: np.ndarray | Tensor) -> None:
 
 
 def plot_map_over_image(
-    ax: plt.Axes, image: np.ndarray, fmap: Tensor, title: str = "", alpha: float = 0.5
+    ax: plt.Axes, image: np.ndarray, fmap: Tensor, title: str = "", alpha: float = 0.5,
+    smooth: bool = True,
 ) -> plt.Axes:
     """Overlay a feature map or CAM, upsampled to the image size, on the image (chapter 4).
 
@@ -137,7 +144,7 @@ def plot_map_over_image(
     itself*; compare values between maps with numbers, not colours.
     """
     image = np.asarray(image)
-    heat = normalize_tensor(upsample_map(fmap, image.shape[:2]))
+    heat = normalize_tensor(upsample_map(fmap.detach().cpu(), image.shape[:2], smooth))
     show_image(ax, image)
     ax.imshow(heat.numpy(), cmap="jet", alpha=alpha, vmin=0, vmax=1)
     ax.set_title(title, fontsize=9)
