@@ -129,3 +129,20 @@ def test_bad_shapes_raise() -> None:
     model, _ = make("fashion_resnet", 28)
     with pytest.raises(ValueError, match="one image"):
         cam.class_activation_maps(model, torch.zeros(1, 1, 28, 28))
+
+
+def test_plot_top_cams_shows_most_probable_first() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    model, x = make("fashion_resnet", 28)
+    result = cam.class_activation_maps(model, x)
+    fig, axes = plt.subplots(1, 3)
+    shown = cam.plot_top_cams(list(axes), np.zeros((28, 28), np.uint8), result, [str(i) for i in range(10)])
+    assert shown == result.logits.topk(3).indices.tolist()
+    assert all(len(ax.images) == 2 for ax in axes)  # image + overlay
+    assert axes[0].get_title().startswith(str(shown[0]))
+    plt.close(fig)
