@@ -38,18 +38,29 @@ SOURCES = student_edition.chapter_sources()
 JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
 
 
-def solution_lines(notebook) -> set[str]:
-    """Lines of solution code specific enough that they must not appear anywhere else.
+MARKUP = re.compile(r"[`*$\[\]{}_<>|]")  # a markdown line with markup renders as other text
 
-    A line also found in a cell outside the solutions (an import, a plot call) is not
-    a leak, so it does not count; nor do short or comment-only lines.
+
+def solution_lines(notebook) -> set[str]:
+    """Lines of the worked solutions specific enough that they must not appear anywhere else.
+
+    Solution cells are those the student edition drops or stubs: tagged code cells and
+    the markdown between solution-start and solution-end. A line also found outside
+    the solutions (an import, a plot call) is not a leak, so it does not count; nor do
+    short or comment-only lines, nor markdown lines with markup (their HTML differs).
     """
+    student = student_edition.student_notebook(notebook)
+    kept = {c.get("id") for c in student.cells if "student-stub" not in c.metadata.get("tags", [])}
     solution, elsewhere = set(), set()
     for cell in notebook.cells:
-        tagged = "solution" in cell.metadata.get("tags", [])
         lines = {line.strip() for line in cell.source.splitlines()}
-        (solution if tagged and cell.cell_type == "code" else elsewhere).update(lines)
-    return {line for line in solution - elsewhere if len(line) >= 16 and not line.startswith("#")}
+        if cell.get("id") in kept:
+            elsewhere.update(lines)
+        elif cell.cell_type == "code":
+            solution.update(line for line in lines if len(line) >= 16 and not line.startswith("#"))
+        elif "{solution-" not in cell.source:
+            solution.update(line for line in lines if len(line) >= 30 and not MARKUP.search(line))
+    return solution - elsewhere
 
 
 # --- the generator -------------------------------------------------------------
