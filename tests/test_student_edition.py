@@ -147,6 +147,35 @@ def test_student_notebook_holds_no_solution(source):
     assert n_stubs == n_solution_cells
 
 
+GLUE_DEFINED = re.compile(r"""glue\(\s*["']([\w.-]+)["']""")
+GLUE_USED = re.compile(r"\{glue(?::\w+)?\}`([\w.-]+)`")
+
+
+def glued_answers_shown(notebook) -> set[tuple[str, str]]:
+    """(glue name, cell id) of values glued by solution code and shown outside the solutions."""
+    student = student_edition.student_notebook(notebook)
+    kept = {c.get("id") for c in student.cells if "student-stub" not in c.metadata.get("tags", [])}
+    answers = {name for c in notebook.cells if c.get("id") not in kept for name in GLUE_DEFINED.findall(c.source)}
+    shown = {(name, c.get("id")) for c in student.cells if c.cell_type == "markdown" for name in GLUE_USED.findall(c.source)}
+    return {(name, cell) for name, cell in shown if name in answers}
+
+
+def test_glued_answer_in_the_narrative_is_found():
+    notebook = chapter_notebook()
+    notebook.cells[5].source += "\nglue('tiny_answer', hidden_answer, display=False)"
+    notebook.cells[6].source += " It is {glue:text}`tiny_answer`."  # inside the solution: fine
+    assert glued_answers_shown(notebook) == set()
+    notebook.cells[9].source += "\n\nThe sum was {glue:text}`tiny_answer`."  # c9: narrative
+    assert glued_answers_shown(notebook) == {("tiny_answer", "c9")}
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_answers_glued_in_solutions_stay_in_solutions(source):
+    # A value glued by solution code and shown in the narrative would give the answer
+    # away in the student edition, which keeps the narrative.
+    assert glued_answers_shown(nbformat.read(source, as_version=4)) == set()
+
+
 # --- the site, in both editions (a tiny book) ----------------------------------
 
 
