@@ -190,7 +190,9 @@ def _tiny_book(root: Path) -> Path:
         "  config:\n    mathjax_path: mathjax/tex-svg.js\n    html_context:\n      default_mode: light\n"
     )
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/01_tiny\n")
-    (root / "book" / "intro.md").write_text("# Tiny\n\nAn introduction.\n")
+    (root / "book" / "intro.md").write_text(
+        "# Tiny\n\nAn introduction.\n\n:::{only} instructor\nFOR-INSTRUCTORS\n:::\n\n:::{only} student\nFOR-STUDENTS\n:::\n"
+    )
     nbformat.write(chapter_notebook(), root / "book" / "01_tiny.ipynb")
     student_edition.write_all(root / "book")
     return root
@@ -240,6 +242,8 @@ def test_instructor_edition_keeps_solutions(tiny_sites):
     assert page.count('class="solution dropdown') == 2
     assert SECRET_CODE in _site_text(tiny_sites["instructor"]) and SECRET_TEXT in page
     assert '<meta name="resnetbook-edition" content="instructor">' in page
+    intro = (tiny_sites["instructor"] / "book" / "intro.html").read_text()
+    assert "FOR-INSTRUCTORS" in intro and "FOR-STUDENTS" not in intro
 
 
 def test_student_edition_removes_solutions(tiny_sites):
@@ -253,6 +257,8 @@ def test_student_edition_removes_solutions(tiny_sites):
     assert leaks(site, [chapter_notebook()]) == {}
     assert leaks(tiny_sites["instructor"], [chapter_notebook()]) != {}  # the check can fail
     assert '<meta name="resnetbook-edition" content="student">' in page
+    intro = (site / "book" / "intro.html").read_text()
+    assert "FOR-STUDENTS" in intro and "FOR-INSTRUCTORS" not in intro
     # The page's .ipynb download is the student notebook.
     served = (site / "_sources" / "book" / "01_tiny.ipynb").read_text()
     assert "raise NotImplementedError" in served

@@ -74,7 +74,8 @@ def setup_editions(app: Sphinx) -> None:
     """Instructor (solutions behind toggles) or student (solutions removed) edition.
 
     The edition comes from the environment variable ``RESNETBOOK_EDITION``
-    (``make book EDITION=student``). Both editions point the Colab button at the
+    (``make book EDITION=student``); it is also a Sphinx tag, so a page can say
+    ``:::{only} student`` or ``:::{only} instructor``. Both editions point the Colab button at the
     student notebook ``book/student/<chapter>.ipynb`` when it exists; the student
     edition also serves that notebook as the page's ``.ipynb`` download.
     """
@@ -94,6 +95,7 @@ def _check_edition(app: Sphinx, config) -> None:
         raise ConfigError(
             f"RESNETBOOK_EDITION must be one of {EDITIONS}, not {config.resnetbook_edition!r}"
         )
+    app.tags.add(config.resnetbook_edition)
     if config.resnetbook_edition == "student":
         # sphinx-exercise's own hide_solutions drops only the solution-start marker
         # and leaves the gated cells on the page; _RemoveSolutions drops it all.
