@@ -69,6 +69,7 @@ def test_show_source_numbers_and_marks_lines():
     marked = re.findall(r'<span style="background-color: #ffd966">(.*?)\n</span>', page)
     assert [html.unescape(re.sub("<[^>]+>", "", m)).split() for m in marked] == [
         [str(n), "out", "+=", "identity"]]
+    assert "/work/" not in page and "torchvision/models/resnet.py" in page  # no machine paths
     part = A.show_source(tv_resnet.BasicBlock, first=n - 1, last=n + 1)
     assert part.start == n - 1 and len(part.lines) == 3
     with pytest.raises(ValueError):

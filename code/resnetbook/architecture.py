@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 from matplotlib.axes import Axes
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 from torch import nn
 from torchvision.models import resnet as tv_resnet
 
@@ -193,7 +193,19 @@ class HighlightedSource:
         body = render("".join(self.lines), PythonLexer(stripnl=False), formatter)
         # Pygments' default highlight is too pale to spot on the book's pages.
         body = body.replace(f"background-color: {formatter.style.highlight_color}", _HIGHLIGHT)
-        return f"<div title='{html.escape(self.path)}'>{body}</div>"
+        last = self.start + len(self.lines) - 1
+        caption = f"{self.label}, lines {self.start}-{last}"
+        return (f"<div><p style='margin:0;font-size:85%;color:#555'>{html.escape(caption)}</p>"
+                f"{body}</div>")
+
+    @property
+    def label(self) -> str:
+        """The file as a package path, e.g. ``torchvision/models/resnet.py``: the same on every machine."""
+        parts = self.path.replace("\\", "/").split("/")
+        for anchor in ("site-packages", "dist-packages"):
+            if anchor in parts:
+                return "/".join(parts[len(parts) - parts[::-1].index(anchor):])
+        return parts[-1]
 
 
 def show_source(obj: object, highlight: Iterable[int] = (),
@@ -372,7 +384,7 @@ def draw_block(ax: Axes, block: nn.Module, title: str = "") -> Axes:
         _arrow(ax, (0, y0 - 0.3), (0, y1 + 0.3))
     plus_y = ys[-1] - 1
     _arrow(ax, (0, ys[-1] - 0.3), (0, plus_y + 0.2))
-    ax.add_patch(plt_circle(plus_y))
+    ax.add_patch(_circle(plus_y))
     ax.text(0, plus_y, "+", ha="center", va="center", fontsize=11)
     _box(ax, 0, plus_y - 1, "ReLU", _OTHER_COLOR, w=1.2)
     _arrow(ax, (0, plus_y - 0.2), (0, plus_y - 0.7))
@@ -392,10 +404,8 @@ def draw_block(ax: Axes, block: nn.Module, title: str = "") -> Axes:
     return ax
 
 
-def plt_circle(y: float):
+def _circle(y: float) -> Circle:
     """The circle of the addition node."""
-    from matplotlib.patches import Circle
-
     return Circle((0, y), 0.2, fc="white", ec="black")
 
 
