@@ -35,6 +35,7 @@ from PIL import Image as PILImage
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
+from resnetbook.architecture import counted_layers
 from resnetbook.download import (
     DownloadError,
     UnsafeCheckpointError,
@@ -401,12 +402,6 @@ def _standin_model(entry: StandinEntry, meta: dict) -> nn.Module:
     return model.eval()
 
 
-def count_layers(model: nn.Module) -> int:
-    """Weighted layers on the main path, counted like the ResNet paper: convs + fc, no shortcuts."""
-    return sum(isinstance(module, (nn.Conv2d, nn.Linear)) and "downsample" not in name
-               for name, module in model.named_modules())
-
-
 def _scalar(value: float | Sequence[float]) -> float:
     """A json mean/std as one number (a one-channel list is accepted)."""
     values = [value] if isinstance(value, (int, float)) else list(value)
@@ -421,8 +416,8 @@ def _load_standin(entry: StandinEntry, requested: str, why: str) -> Pretrained:
     accuracy = float(meta["test_accuracy"])
     percent = accuracy * 100 if accuracy <= 1 else accuracy
     provenance = (
-        f"Stand-in weights: `{Path(meta['file']).stem}`, a {count_layers(model)}-layer {entry.kind} "
-        f"trained by this project on {entry.dataset} (test accuracy {percent:.1f}%, "
+        f"Stand-in weights: `{Path(meta['file']).stem}`, a {entry.kind} with {len(counted_layers(model))} "
+        f"weighted layers, trained by this project on {entry.dataset} (test accuracy {percent:.1f}%, "
         f"{meta['epochs']} epochs, seed {meta['seed']}, sha256 {_short_digest(meta['sha256'])}); {why}."
     )
     preprocess = fashion_preprocess(_scalar(meta["mean"]), _scalar(meta["std"]))
