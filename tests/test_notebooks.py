@@ -180,6 +180,13 @@ def test_chapter_stores_reference_outputs(path):
     assert path.stat().st_size < MAX_NOTEBOOK_BYTES
 
 
+def test_the_chapters_have_compared_outputs():
+    # Guards nbval and the test below against comparing nothing (a chapter whose
+    # outputs all depend on the weights may have none of its own).
+    compared = [cell for path in CHAPTERS for cell in checked_outputs(nbformat.read(path, as_version=4)).values() if cell]
+    assert len(compared) >= 10
+
+
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_site_build_gives_the_stored_outputs(path):
     # The site build's execution, as Jupyter Book cached it (matched on the code cells).
@@ -192,6 +199,5 @@ def test_site_build_gives_the_stored_outputs(path):
     except KeyError:
         pytest.fail(f"the site was not built from the current code of {path.name}; run `make book`")
     expected, actual = checked_outputs(stored), checked_outputs(built)
-    assert any(expected.values()), "no compared output at all"
     differing = {cell: (expected[cell], actual.get(cell)) for cell in expected if expected[cell] != actual.get(cell)}
     assert differing == {}

@@ -41,26 +41,37 @@ JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
 MARKUP = re.compile(r"[`*$\[\]{}_<>|]")  # a markdown line with markup renders as other text
 
 
-def solution_lines(notebook) -> set[str]:
+def solution_lines(notebook, common: set[str] = frozenset()) -> set[str]:
     """Lines of the worked solutions specific enough that they must not appear anywhere else.
 
     Solution cells are those the student edition drops or stubs: tagged code cells and
     the markdown between solution-start and solution-end. A line also found outside
-    the solutions (an import, a plot call) is not a leak, so it does not count; nor do
-    short or comment-only lines, nor markdown lines with markup (their HTML differs).
+    the solutions (an import, a plot call), or in ``common``, is not a leak, so it does
+    not count; nor do short or comment-only lines, nor markdown lines with markup
+    (their HTML differs).
     """
-    student = student_edition.student_notebook(notebook)
-    kept = {c.get("id") for c in student.cells if "student-stub" not in c.metadata.get("tags", [])}
-    solution, elsewhere = set(), set()
+    solution = set()
+    kept = _kept_ids(notebook)
     for cell in notebook.cells:
         lines = {line.strip() for line in cell.source.splitlines()}
         if cell.get("id") in kept:
-            elsewhere.update(lines)
-        elif cell.cell_type == "code":
+            continue
+        if cell.cell_type == "code":
             solution.update(line for line in lines if len(line) >= 16 and not line.startswith("#"))
         elif "{solution-" not in cell.source:
             solution.update(line for line in lines if len(line) >= 30 and not MARKUP.search(line))
-    return solution - elsewhere
+    return solution - narrative_lines(notebook) - common
+
+
+def _kept_ids(notebook) -> set[str]:
+    student = student_edition.student_notebook(notebook)
+    return {c.get("id") for c in student.cells if "student-stub" not in c.metadata.get("tags", [])}
+
+
+def narrative_lines(notebook) -> set[str]:
+    """Lines of the cells both editions keep."""
+    kept = _kept_ids(notebook)
+    return {line.strip() for c in notebook.cells if c.get("id") in kept for line in c.source.splitlines()}
 
 
 # --- the generator -------------------------------------------------------------
@@ -225,15 +236,17 @@ def _site_text(site: Path) -> str:
     return "\n".join(texts)
 
 
-def leaks(site: Path, sources: list[Path]) -> dict[str, list[str]]:
-    """Solution code lines of ``sources`` found anywhere in ``site``, by notebook."""
+def leaks(site: Path, sources: list) -> dict[str, list[str]]:
+    """Solution lines of ``sources`` (paths or notebooks) found anywhere in ``site``, by notebook."""
     text = _site_text(site)
+    notebooks = {getattr(s, "name", "notebook"): s if isinstance(s, nbformat.NotebookNode) else nbformat.read(s, as_version=4) for s in sources}
+    # A line that another chapter shows in its narrative is on the site legitimately.
+    shown = set().union(*(narrative_lines(nb) for nb in notebooks.values()))
     found = {}
-    for source in sources:
-        notebook = source if isinstance(source, nbformat.NotebookNode) else nbformat.read(source, as_version=4)
-        lines = sorted(line for line in solution_lines(notebook) if line in text)
+    for name, notebook in notebooks.items():
+        lines = sorted(line for line in solution_lines(notebook, shown) if line in text)
         if lines:
-            found[getattr(source, "name", "notebook")] = lines
+            found[name] = lines
     return found
 
 
@@ -289,7 +302,7 @@ def test_built_student_edition_leaks_no_solution(student_site):
 
 def test_leak_check_finds_solutions_in_the_instructor_edition(site):
     # Guards the test above: the same check does see every chapter's solutions when they are there.
-    with_solutions = [s for s in SOURCES if solution_lines(nbformat.read(s, as_version=4))]
+    with_solutions = [s for s in SOURCES if "solution" in s.read_text(encoding="utf-8")]
     assert sorted(leaks(site, SOURCES)) == sorted(s.name for s in with_solutions)
 
 
