@@ -138,3 +138,14 @@ def test_bf16_switch_follows_the_environment(monkeypatch):
     assert not train.bf16_supported(torch.device("cpu"))
     monkeypatch.setenv("RESNETBOOK_BF16", "1")
     assert train.bf16_supported(torch.device("cpu"))
+
+
+@pytest.mark.parametrize("steps", [2, 3, 100])
+def test_one_cycle_rises_then_falls(steps):
+    factor = train.one_cycle(steps, pct_start=0.25)
+    values = [factor(i) for i in range(steps + 1)]
+    peak = values.index(max(values))
+    assert values[0] == pytest.approx(0.1) and max(values) == pytest.approx(1.0)
+    assert values[-1] == pytest.approx(0.001)
+    assert all(a <= b for a, b in zip(values[:peak], values[1:peak + 1]))
+    assert all(a >= b for a, b in zip(values[peak:], values[peak + 1:]))

@@ -92,7 +92,7 @@ class StarterCNN(nn.Module):
     twice as many); ``dropout`` is applied before the last layer.
     """
 
-    def __init__(self, width: int = 32, hidden: int = 128, dropout: float = 0.0,
+    def __init__(self, width: int = 16, hidden: int = 128, dropout: float = 0.0,
                  num_classes: int = 10) -> None:
         super().__init__()
         if width < 1 or hidden < 1:
@@ -115,7 +115,7 @@ class StarterCNN(nn.Module):
         return self.fc2(x)
 
 
-def starter_cnn(width: int = 32, hidden: int = 128, dropout: float = 0.0) -> StarterCNN:
+def starter_cnn(width: int = 16, hidden: int = 128, dropout: float = 0.0) -> StarterCNN:
     """The small 2-conv network chapter 5 starts from (chapter 5, benchmark baseline)."""
     return StarterCNN(width=width, hidden=hidden, dropout=dropout)
 
@@ -130,20 +130,21 @@ class FastNet(nn.Module):
     """The engine's fast network for chapter 5 and the benchmark (airbench-style).
 
     The stem downsamples at once (28 -> 14), so every later convolution works on
-    a quarter of the pixels; each of the three blocks is conv, max-pool, conv.
+    a quarter of the pixels or fewer. Each of the three blocks is ``convs``
+    conv-BN-GELU units followed by a 2x2 max-pool (14 -> 7 -> 3 -> 1).
     """
 
     def __init__(self, widths: tuple[int, int, int] = (64, 128, 256), stem: int = 32,
-                 num_classes: int = 10) -> None:
+                 convs: int = 1, num_classes: int = 10) -> None:
         super().__init__()
-        if len(widths) != 3 or min(widths) < 1 or stem < 1:
-            raise ValueError(f"widths must be three positive ints and stem positive, got {widths}, {stem}")
+        if len(widths) != 3 or min(widths) < 1 or stem < 1 or convs < 1:
+            raise ValueError(f"widths must be three positive ints, stem and convs positive; "
+                             f"got {widths}, {stem}, {convs}")
         self.stem = nn.Sequential(*_conv_bn(1, stem), nn.MaxPool2d(2))  # 28 -> 14
         c_in, blocks = stem, []
-        for i, c in enumerate(widths):
-            # 14 -> 7 -> 3 (the last pool floors 7 to 3)
-            pool = [nn.MaxPool2d(2)] if i > 0 else []
-            blocks.append(nn.Sequential(*_conv_bn(c_in, c), *pool, *_conv_bn(c, c)))
+        for c in widths:
+            units = _conv_bn(c_in, c) + sum((_conv_bn(c, c) for _ in range(convs - 1)), [])
+            blocks.append(nn.Sequential(*units, nn.MaxPool2d(2)))
             c_in = c
         self.layer1, self.layer2, self.layer3 = blocks
         self.avgpool = nn.AdaptiveMaxPool2d(1)
@@ -155,6 +156,7 @@ class FastNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def fast_net(widths: tuple[int, int, int] = (64, 128, 256), stem: int = 32) -> FastNet:
+def fast_net(widths: tuple[int, int, int] = (64, 128, 256), stem: int = 32,
+             convs: int = 1) -> FastNet:
     """The fast network of chapter 5 and the benchmark."""
-    return FastNet(widths=widths, stem=stem)
+    return FastNet(widths=widths, stem=stem, convs=convs)

@@ -309,10 +309,23 @@ def make_optimizer(model: nn.Module, hp: HParams, steps: int):
     optimizer = torch.optim.SGD([{"params": decay, "weight_decay": hp.weight_decay},
                                  {"params": no_decay, "weight_decay": 0.0}],
                                 lr=hp.lr, momentum=hp.momentum, nesterov=True)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=hp.lr, total_steps=steps, pct_start=hp.pct_start,
-        anneal_strategy="linear", div_factor=10.0, final_div_factor=100.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, one_cycle(steps, hp.pct_start))
     return optimizer, scheduler
+
+
+def one_cycle(steps: int, pct_start: float = 0.25, start: float = 0.1, end: float = 0.001):
+    """Learning-rate factor per step: linear from ``start`` up to 1, then linear down to ``end``.
+
+    Written out rather than ``OneCycleLR``, which fails on runs of only a few steps.
+    """
+    warm = max(1, round(pct_start * steps))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return start + (1 - start) * step / warm
+        return 1 - (1 - end) * min(1.0, (step - warm) / max(1, steps - warm))
+
+    return factor
 
 
 def _train_epoch(model, X, y, hp, optimizer, scheduler, ema, generator) -> tuple[float, float]:
@@ -372,3 +385,27 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, hp: HParams | None =
         history.seconds.append(time.perf_counter() - start)
         bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_acc:.4f}")
     return (ema.model if ema is not None else model), history
+
+
+# ---------------------------------------------------------------- recipes shared by chapter 5 and the benchmark
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A network (``resnetbook.models.fast_net`` keyword arguments) and its ``HParams`` (chapter 5, benchmark)."""
+
+    net: dict
+    hp: HParams
+
+    def build(self) -> nn.Module:
+        from resnetbook import models  # local import: models does not need the engine
+
+        return models.fast_net(**self.net)
+
+
+# Shortest road to 90%: two epochs, no random crops (they slow early learning).
+SPEED_RECIPE = Recipe(dict(widths=(32, 64, 128), stem=16),
+                      HParams(epochs=2, lr=0.2, crop_padding=0, label_smoothing=0.1))
+# The chapter's best configuration within its time budget.
+BEST_RECIPE = Recipe(dict(widths=(32, 64, 128), stem=16),
+                     HParams(epochs=5, lr=0.2, crop_padding=2, label_smoothing=0.1))
