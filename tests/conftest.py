@@ -180,5 +180,9 @@ def visit(browser, base_url: str, path: str, screenshot: Path | None = None) -> 
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot))
         page.screenshot(path=str(screenshot.with_name(screenshot.stem + "-full.png")), full_page=True)
+        if report["hiddenSolutions"]:  # the worked solutions too, opened
+            page.evaluate("document.querySelectorAll('.solution.toggle-hidden button.toggle-button').forEach(b => b.click())")
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(screenshot.with_name(screenshot.stem + "-solutions.png")), full_page=True)
     context.close()
     return {**report, "errors": errors, "failed": failed, "foreign": foreign}
