@@ -143,6 +143,18 @@ def source_file(obj: object) -> str:
     return inspect.getsourcefile(obj)
 
 
+def package_path(path: str) -> str:
+    """A file's path inside site-packages, e.g. ``torchvision/models/resnet.py`` (chapter 1).
+
+    The same on every machine, unlike the absolute path.
+    """
+    parts = path.replace("\\", "/").split("/")
+    for anchor in ("site-packages", "dist-packages"):
+        if anchor in parts:
+            return "/".join(parts[len(parts) - parts[::-1].index(anchor):])
+    return parts[-1]
+
+
 def read_lines(obj: object, numbers: Iterable[int]) -> dict[int, str]:
     """The text (stripped) of the given 1-based lines of the file defining ``obj`` (chapter 1, tests)."""
     with open(source_file(obj), encoding="utf-8") as f:
@@ -200,12 +212,8 @@ class HighlightedSource:
 
     @property
     def label(self) -> str:
-        """The file as a package path, e.g. ``torchvision/models/resnet.py``: the same on every machine."""
-        parts = self.path.replace("\\", "/").split("/")
-        for anchor in ("site-packages", "dist-packages"):
-            if anchor in parts:
-                return "/".join(parts[len(parts) - parts[::-1].index(anchor):])
-        return parts[-1]
+        """The file as a package path: the same on every machine."""
+        return package_path(self.path)
 
 
 def show_source(obj: object, highlight: Iterable[int] = (),
