@@ -62,11 +62,12 @@ def student_path(source: Path) -> Path:
     return source.parent / "student" / source.name
 
 
-def stub_cell(cell: NotebookNode, label: str) -> NotebookNode:
-    """A code cell that asks for the solution of exercise ``label`` (keeps the cell id)."""
+def stub_cell(cell: NotebookNode, label: str, part: int = 1, parts: int = 1) -> NotebookNode:
+    """A code cell that asks for (part ``part`` of) the solution of exercise ``label``; keeps the cell id."""
+    which = f"exercise {label}" + (f", part {part} of {parts}" if parts > 1 else "")
     stub = nbformat.v4.new_code_cell(
-        f"# TODO: your solution to exercise {label} (stated above).\n"
-        f'raise NotImplementedError("exercise {label}: replace this line with your code")'
+        f"# TODO: your solution to {which} (stated above).\n"
+        f'raise NotImplementedError("{which}: replace this line with your code")'
     )
     if "id" in cell:
         stub["id"] = cell["id"]
@@ -83,7 +84,7 @@ def plain_exercises(markdown: str) -> str:
         label = LABEL_RE.search(match["options"])
         title = match["title"].strip()
         heading = "**Exercise" + (f" ({label.group(1)})" if label else "") + (f": {title}**" if title else "**")
-        return f"{heading}\n\n{match['body'].rstrip()}"
+        return f"{heading}\n\n{match['body'].strip()}"
 
     return EXERCISE_RE.sub(replace, markdown)
 
@@ -105,23 +106,25 @@ def student_notebook(source: NotebookNode) -> NotebookNode:
     ``solution``-tagged cell sits outside a solution, or a solution code cell lacks the tag.
     """
     notebook = copy.deepcopy(source)
-    cells, open_label = [], None
+    cells, open_label, solution_code = [], None, []
     for cell in notebook.cells:
         where = f"cell {cell.get('id')!r}"
         tagged = SOLUTION_TAG in cell.metadata.get("tags", [])
         if (start := _marker(cell, "solution-start", START_RE)) is not None:
             if open_label is not None:
                 raise ValueError(f"{where}: solution-start inside solution {open_label!r}")
-            open_label = start["label"]
+            open_label, solution_code = start["label"], []
         elif _marker(cell, "solution-end", END_RE) is not None:
             if open_label is None:
                 raise ValueError(f"{where}: solution-end without a solution-start")
+            parts = len(solution_code)
+            cells += [stub_cell(c, open_label, k, parts) for k, c in enumerate(solution_code, start=1)]
             open_label = None
         elif open_label is not None:
             if cell.cell_type == "code":
                 if not tagged:
                     raise ValueError(f"{where}: code cell inside solution {open_label!r} lacks the tag {SOLUTION_TAG!r}")
-                cells.append(stub_cell(cell, open_label))
+                solution_code.append(cell)
         elif tagged:
             raise ValueError(f"{where}: tagged {SOLUTION_TAG!r} but outside solution-start/solution-end")
         elif (kept := _student_cell(cell)) is not None:

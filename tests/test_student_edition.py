@@ -85,13 +85,13 @@ def test_solution_cells_become_stubs():
         assert secret not in text
     stubs = [c for c in student.cells if "student-stub" in c.metadata.get("tags", [])]
     assert [c.id for c in stubs] == ["c5", "c7"]  # cell ids survive, one stub per solution cell
-    for stub in stubs:
+    for part, stub in enumerate(stubs, start=1):
         assert stub.source.startswith("# TODO") and "raise NotImplementedError" in stub.source
-        with pytest.raises(NotImplementedError, match="tiny-sum"):
+        with pytest.raises(NotImplementedError, match=f"exercise tiny-sum, part {part} of 2"):
             exec(stub.source, {})
     assert all(c.outputs == [] and c.execution_count is None for c in student.cells if c.cell_type == "code")
     assert [c.id for c in student.cells] == ["c0", "c1", "c2", "c3", "c5", "c7", "c9", "c10"]
-    assert student.cells[3].source.startswith("**Exercise (tiny-sum): Add numbers**")
+    assert student.cells[3].source == "**Exercise (tiny-sum): Add numbers**\n\nCompute the sum of 0..6."
     assert "Why 21?" in student.cells[6].source
     nbformat.validate(student)
 
