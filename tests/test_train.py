@@ -126,9 +126,30 @@ def test_fit_learns_and_records_history():
     assert not model.training  # the EMA copy, ready for inference
 
 
+def test_fit_evaluates_at_fractions_of_an_epoch():
+    # 4 steps per epoch, evaluated every half epoch: after steps 2 and 4 of each epoch.
+    _, h = tiny_fit(0, eval_every=0.5)
+    assert h.epoch == [0.5, 1, 1.5, 2]
+    assert len(h.val_acc) == len(h.seconds) == 4 and h.seconds == sorted(h.seconds)
+
+
+def test_ema_follows_the_weights():
+    model = models.fast_net((8, 8, 8), stem=4)
+    ema = train.EMA(model, decay=0.5)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    ema.steps = 100  # past the warm-up, so the decay is 0.5
+    ema.update(model)
+    for e, p in zip(ema.model.parameters(), model.parameters()):
+        assert torch.allclose(e, p - 0.5)
+
+
 def test_hparams_reject_bad_values():
     with pytest.raises(ValueError):
         train.HParams(epochs=0)
+    with pytest.raises(ValueError, match="eval_every"):
+        train.HParams(eval_every=0)
     with pytest.raises(ValueError):
         train.HParams(ema_decay=1.0)
 

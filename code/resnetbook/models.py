@@ -120,8 +120,15 @@ def starter_cnn(width: int = 16, hidden: int = 128, dropout: float = 0.0) -> Sta
     return StarterCNN(width=width, hidden=hidden, dropout=dropout)
 
 
+def _conv_pool_bn(c_in: int, c_out: int) -> list[nn.Module]:
+    """3x3 convolution, 2x2 max-pool, batch norm, GELU: pooling before BN and GELU
+    leaves them a quarter of the pixels, and they cost more than the convolution here."""
+    return [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False), nn.MaxPool2d(2),
+            nn.BatchNorm2d(c_out), nn.GELU()]
+
+
 def _conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
-    """3x3 convolution, batch norm, GELU: the unit the fast network is built from."""
+    """3x3 convolution, batch norm, GELU: the extra units of a block when ``convs > 1``."""
     return [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),
             nn.BatchNorm2d(c_out), nn.GELU()]
 
@@ -130,8 +137,9 @@ class FastNet(nn.Module):
     """The engine's fast network for chapter 5 and the benchmark (airbench-style).
 
     The stem downsamples at once (28 -> 14), so every later convolution works on
-    a quarter of the pixels or fewer. Each of the three blocks is ``convs``
-    conv-BN-GELU units followed by a 2x2 max-pool (14 -> 7 -> 3 -> 1).
+    a quarter of the pixels or fewer. Each of the three blocks starts with a
+    conv, 2x2 max-pool, BN, GELU unit (14 -> 7 -> 3 -> 1), then ``convs - 1``
+    conv-BN-GELU units at the pooled size.
     """
 
     def __init__(self, widths: tuple[int, int, int] = (64, 128, 256), stem: int = 32,
@@ -140,11 +148,11 @@ class FastNet(nn.Module):
         if len(widths) != 3 or min(widths) < 1 or stem < 1 or convs < 1:
             raise ValueError(f"widths must be three positive ints, stem and convs positive; "
                              f"got {widths}, {stem}, {convs}")
-        self.stem = nn.Sequential(*_conv_bn(1, stem), nn.MaxPool2d(2))  # 28 -> 14
+        self.stem = nn.Sequential(*_conv_pool_bn(1, stem))  # 28 -> 14
         c_in, blocks = stem, []
         for c in widths:
-            units = _conv_bn(c_in, c) + sum((_conv_bn(c, c) for _ in range(convs - 1)), [])
-            blocks.append(nn.Sequential(*units, nn.MaxPool2d(2)))
+            units = _conv_pool_bn(c_in, c) + sum((_conv_bn(c, c) for _ in range(convs - 1)), [])
+            blocks.append(nn.Sequential(*units))
             c_in = c
         self.layer1, self.layer2, self.layer3 = blocks
         self.avgpool = nn.AdaptiveMaxPool2d(1)
