@@ -32,7 +32,7 @@ def tree_hash() -> str:
     for path in files:
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
-    for var in ("RESNETBOOK_WEIGHTS", "RESNETBOOK_EDITION"):
+    for var in ("RESNETBOOK_WEIGHTS",):  # the edition only changes rendering, not execution
         digest.update(f"{var}={os.environ.get(var, '')}".encode())
     return digest.hexdigest()
 
