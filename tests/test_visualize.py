@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -11,27 +9,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-import torchvision  # noqa: E402
 
-from resnetbook import models, visualize  # noqa: E402
+from resnetbook import visualize  # noqa: E402
 
-ARCHS = {
-    "resnet50": (lambda: torchvision.models.resnet50(num_classes=365), 3, [64, 96]),
-    "fashion_resnet": (models.fashion_resnet, 1, [28, 32]),
-}
-CASES = [(name, size) for name, (_, _, sizes) in ARCHS.items() for size in sizes]
-
-
-@functools.cache
-def model_for(name: str) -> torch.nn.Module:
-    """One eval-mode model per architecture, with random BN affine so blocks are not identities."""
-    torch.manual_seed(0)
-    model = ARCHS[name][0]().eval()
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.2, 0.2)
-    return model
+from resnet_fixtures import ARCHS, CASES, model_for  # noqa: E402
 
 
 def features_for(name: str, size: int) -> torch.Tensor:
