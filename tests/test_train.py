@@ -102,9 +102,9 @@ def test_make_splits_holds_out_validation_and_normalizes():
         train.make_splits(ds, val_size=100)
 
 
-def tiny_fit(seed, **kwargs):
+def tiny_fit(seed, epochs=2, **kwargs):
     X, y = toy_data(256)
-    hp = train.HParams(epochs=2, batch_size=64, lr=0.05, seed=seed, amp=False, **kwargs)
+    hp = train.HParams(epochs=epochs, batch_size=64, lr=0.05, seed=seed, amp=False, **kwargs)
     torch.manual_seed(seed)  # the initial weights come from the global generator
     model = models.fast_net((8, 8, 8), stem=4)
     return train.fit(model, X, y, hp, X, y, progress=False)
@@ -131,6 +131,14 @@ def test_fit_evaluates_at_fractions_of_an_epoch():
     _, h = tiny_fit(0, eval_every=0.5)
     assert h.epoch == [0.5, 1, 1.5, 2]
     assert len(h.val_acc) == len(h.seconds) == 4 and h.seconds == sorted(h.seconds)
+
+
+def test_fit_runs_fractions_of_an_epoch():
+    # 4 steps per epoch: 1.5 epochs are 6 steps, evaluated at the end of epoch 1 and after step 2 of epoch 2.
+    _, h = tiny_fit(0, epochs=1.5)
+    assert h.epoch == [1, 1.5]
+    _, short = tiny_fit(0, epochs=0.5)
+    assert short.epoch == [0.5]
 
 
 def test_ema_follows_the_weights():
