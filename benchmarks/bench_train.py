@@ -46,7 +46,7 @@ def warm_up(dataset) -> float:
     splits = train.make_splits(dataset, val_size=0)
     hp = train.HParams(**{**train.SPEED_RECIPE.hp.__dict__, "epochs": 0.05})
     start = time.perf_counter()
-    train.fit(train.SPEED_RECIPE.build(), splits.X_train, splits.y_train, hp,
+    train.fit(train.SPEED_RECIPE.build(splits.X_train), splits.X_train, splits.y_train, hp,
               splits.X_test, splits.y_test, progress=False)
     return time.perf_counter() - start
 
@@ -64,7 +64,7 @@ def engine_time_to_90(dataset, seed: int, max_epochs: float) -> tuple[float, flo
     start = time.perf_counter()
     for epochs in schedules(recipe.hp.epochs, max_epochs):  # lengthen the schedule if 90% is missed
         hp = train.HParams(**{**recipe.hp.__dict__, "epochs": epochs, "seed": seed})
-        _, history = train.fit(recipe.build(), splits.X_train, splits.y_train, hp,
+        _, history = train.fit(recipe.build(splits.X_train), splits.X_train, splits.y_train, hp,
                                splits.X_test, splits.y_test, progress=False)
         reached = history.time_to(0.90)
         if math.isfinite(reached):

@@ -74,3 +74,43 @@ def test_small_networks_reject_bad_arguments():
         models.starter_cnn(width=0)
     with pytest.raises(ValueError, match="widths"):
         models.fast_net((8, 16))
+
+
+def correlated_images(n: int = 400) -> torch.Tensor:
+    """Smooth random images: neighbouring pixels strongly correlated, like real photos."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 1, 28, 28, generator=g)
+    return torch.nn.functional.avg_pool2d(x, 5, stride=1, padding=2) * 3 + 0.5
+
+
+def test_whiten_stem_decorrelates_patches_and_freezes_the_filters():
+    X = correlated_images()
+    net = models.whiten_stem(models.fast_net((8, 8, 8), stem=18), X, eps=0.0)
+    conv = net.stem[0]
+    assert not conv.weight.requires_grad
+    assert torch.equal(conv.weight[9:], -conv.weight[:9])  # each filter and its negative
+    # the first 9 responses over all 3x3 patches: uncorrelated, unit variance
+    out = torch.nn.functional.conv2d(X, conv.weight[:9])  # no padding: whole patches only
+    features = out.permute(0, 2, 3, 1).reshape(-1, 9)
+    assert torch.allclose(torch.cov(features.double().T), torch.eye(9, dtype=torch.float64), atol=1e-4)
+    # the raw patches were far from that
+    raw = torch.nn.functional.unfold(X, 3).transpose(1, 2).reshape(-1, 9)
+    assert torch.corrcoef(raw.T)[0, 1] > 0.5
+
+
+def test_whiten_stem_filters_stay_fixed_in_training():
+    from resnetbook import train
+
+    X = correlated_images(128)
+    y = torch.arange(128) % 10
+    net = models.whiten_stem(models.fast_net((8, 8, 8), stem=18), X)
+    before = net.stem[0].weight.clone()
+    trained, _ = train.fit(net, X, y, train.HParams(epochs=1, batch_size=32, amp=False), progress=False)
+    assert torch.equal(trained.stem[0].weight, before)
+
+
+def test_whiten_stem_needs_two_filters_per_patch_pixel():
+    with pytest.raises(ValueError, match="18 channels"):
+        models.whiten_stem(models.fast_net((8, 8, 8), stem=16), torch.randn(10, 1, 28, 28))
+    with pytest.raises(ValueError, match="images"):
+        models.whiten_stem(models.fast_net((8, 8, 8), stem=18), torch.randn(10, 28, 28))

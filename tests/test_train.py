@@ -178,3 +178,13 @@ def test_one_cycle_rises_then_falls(steps):
     assert values[-1] == pytest.approx(0.001)
     assert all(a <= b for a, b in zip(values[:peak], values[1:peak + 1]))
     assert all(a >= b for a, b in zip(values[peak:], values[peak + 1:]))
+
+
+def test_a_whitening_recipe_builds_from_the_training_images():
+    recipe = train.Recipe(dict(widths=(8, 8, 8), stem=18), train.HParams(epochs=1), whiten=True)
+    with pytest.raises(ValueError, match="build\\(X_train\\)"):
+        recipe.build()
+    X, _ = toy_data(64)
+    model = recipe.build(X)
+    assert not model.stem[0].weight.requires_grad
+    assert train.SPEED_RECIPE.build(X).stem[0].weight.requires_grad is False
