@@ -26,14 +26,10 @@ import statistics
 import time
 from pathlib import Path
 
-# Idle OpenMP threads sleep instead of spinning: on a shared 2-core machine spinning
-# threads fight other processes (measured: ~1.7x faster training steps under load).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import torch  # noqa: E402  (after the OpenMP setting, which is read at start-up)
+import torch
 import torchvision
 from torch.utils.data import DataLoader
-from torchvision import transforms  # noqa: E402
+from torchvision import transforms
 
 from resnetbook import data, models, train
 from resnetbook.device import get_device, seed_everything
@@ -126,14 +122,14 @@ def main() -> None:
     warm_s = warm_up(dataset)
     runs = [engine_time_to_90(dataset, seed, args.max_epochs) for seed in range(args.repeats)]
     for seed, (seconds, epochs, acc) in enumerate(runs):
-        print(f"  engine seed {seed}: {acc:.4f} test accuracy after {epochs} epochs, {seconds:.1f} s", flush=True)
+        print(f"  engine seed {seed}: {acc:.4f} test accuracy after {epochs:.3g} epochs, {seconds:.1f} s", flush=True)
     final_acc, final_seconds = final_test_accuracy(dataset)
     base = (math.nan, 0, math.nan) if args.skip_baseline else baseline_time_to_90(args.baseline_epochs)
     time_to_90 = statistics.median(r[0] for r in runs)
     result = {
         "time_to_90_s": _seconds(time_to_90),
         "time_to_90_runs_s": [_seconds(r[0]) for r in runs],
-        "epochs": statistics.median(r[1] for r in runs),
+        "epochs": round(statistics.median(r[1] for r in runs), 3),
         "untimed_warm_up_s": round(warm_s, 2),
         "baseline_time_to_90_s": _seconds(base[0]),
         "baseline_epochs": base[1],
@@ -142,7 +138,7 @@ def main() -> None:
         "final_epochs": train.BEST_RECIPE.hp.epochs,
         "final_train_s": round(final_seconds, 1),
         "threads": torch.get_num_threads(),
-        "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset (OpenMP default)"),
         "load_avg_1min_at_end": round(os.getloadavg()[0], 2),
         "device": str(get_device()),
         "bf16": train.bf16_supported(get_device()),
