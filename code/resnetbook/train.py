@@ -9,7 +9,8 @@ Two layers:
   augmentation works on whole batches, convolutions run ``channels_last`` in
   bfloat16 where the CPU supports it, and a one-cycle schedule with label
   smoothing, an EMA of the weights and flip test-time augmentation gets the
-  most out of few epochs.
+  most out of few epochs. The benchmark's ``SPEED_RECIPE`` also fixes the first
+  layer to whitening filters computed from the data (``models.whiten_stem``).
 """
 
 from __future__ import annotations
