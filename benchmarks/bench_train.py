@@ -31,7 +31,7 @@ import torchvision
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from resnetbook import data, models, train
+from resnetbook import data, models, precision, train
 from resnetbook.device import get_device, seed_everything
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
@@ -141,7 +141,7 @@ def main() -> None:
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset (OpenMP default)"),
         "load_avg_1min_at_end": round(os.getloadavg()[0], 2),
         "device": str(get_device()),
-        "bf16": train.bf16_supported(get_device()),
+        "bf16": precision.bf16_native(get_device()),
         "torch_version": torch.__version__,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -162,13 +162,6 @@ def test_hparams_reject_bad_values():
         train.HParams(ema_decay=1.0)
 
 
-def test_bf16_switch_follows_the_environment(monkeypatch):
-    monkeypatch.setenv("RESNETBOOK_BF16", "0")
-    assert not train.bf16_supported(torch.device("cpu"))
-    monkeypatch.setenv("RESNETBOOK_BF16", "1")
-    assert train.bf16_supported(torch.device("cpu"))
-
-
 @pytest.mark.parametrize("steps", [2, 3, 100])
 def test_one_cycle_rises_then_falls(steps):
     factor = train.one_cycle(steps, pct_start=0.25)

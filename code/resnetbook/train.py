@@ -15,10 +15,8 @@ Two layers:
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -29,6 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from resnetbook.device import get_device
+from resnetbook.precision import autocast, grad_scaler
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
@@ -132,10 +131,13 @@ def train(model: nn.Module, data: Batches, optimizer: torch.optim.Optimizer,
     """Train ``model`` for one epoch over ``data``; return (mean loss, training top-1) (chapter 5, 4a).
 
     ``data`` is any iterable of ``(X, y)`` batches: a ``DataLoader`` or ``batches(...)``.
-    ``amp=True`` runs the forward pass in bfloat16 where the device supports it.
+    ``amp=True`` runs the forward pass in mixed precision suited to the device
+    (``resnetbook.precision``: bfloat16 where native, float16 with loss scaling on
+    other GPUs, float32 otherwise).
     """
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     device = next(model.parameters()).device
+    scaler = grad_scaler(device, amp)
     model.train()
     total_loss, correct, count = 0.0, 0, 0
     for X, y in data:
@@ -144,8 +146,9 @@ def train(model: nn.Module, data: Batches, optimizer: torch.optim.Optimizer,
             y_hat = model(X)
             loss = loss_fn(y_hat, y)
         optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         if scheduler is not None:
             scheduler.step()
         total_loss += loss.item() * len(y)
@@ -178,34 +181,6 @@ def evaluate(model: nn.Module, data: Batches, amp: bool = False) -> float:
     return correct / count
 
 
-# ---------------------------------------------------------------- precision
-
-
-def bf16_supported(device: torch.device) -> bool:
-    """Whether bfloat16 autocast pays off here: CUDA with bf16, or a CPU with AVX512-BF16/AMX.
-
-    ``RESNETBOOK_BF16=0`` or ``1`` overrides the check (chapter 5, benchmark).
-    """
-    forced = os.environ.get("RESNETBOOK_BF16")
-    if forced in ("0", "1"):
-        return forced == "1"
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
-        return False
-    try:  # oneDNN's own check for native bf16 instructions (private, so guarded)
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def autocast(device: torch.device, enabled: bool = True):
-    """bfloat16 autocast on ``device`` when enabled and supported, else a no-op context."""
-    if enabled and bf16_supported(device):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 # ---------------------------------------------------------------- the fast engine
 
 
@@ -224,7 +199,7 @@ class HParams:
     flip: bool = True
     ema_decay: float = 0.0        # per-step EMA of the weights; 0 turns it off
     tta: bool = True              # average predictions with the mirrored images
-    amp: bool = True              # bfloat16 autocast where supported
+    amp: bool = True              # mixed precision where it pays (resnetbook.precision)
     channels_last: bool = True
     eval_every: float = 1.0       # evaluate every this many epochs (fractions allowed) and at each epoch's end
     seed: int = 0
@@ -335,7 +310,7 @@ def one_cycle(steps: int, pct_start: float = 0.25, start: float = 0.1, end: floa
     return factor
 
 
-def _train_epoch(model, X, y, hp, optimizer, scheduler, ema, generator,
+def _train_epoch(model, X, y, hp, optimizer, scheduler, scaler, ema, generator,
                  every: float, max_steps: int) -> Iterator[tuple[float, float, float]]:
     """One epoch of the engine over augmented, shuffled batches, cut short after ``max_steps``.
 
@@ -359,8 +334,9 @@ def _train_epoch(model, X, y, hp, optimizer, scheduler, ema, generator,
             logits = model(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=hp.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         scheduler.step()
         if ema is not None:
             ema.update(model)
@@ -394,13 +370,14 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, hp: HParams | None =
     steps_per_epoch = math.ceil(len(X) / hp.batch_size)
     total_steps = max(1, round(hp.epochs * steps_per_epoch))
     optimizer, scheduler = make_optimizer(model, hp, total_steps)
+    scaler = grad_scaler(X.device, hp.amp)
     ema = EMA(model, hp.ema_decay) if hp.ema_decay > 0 else None
     history, start = History(), time.perf_counter()
     bar = tqdm(range(1, math.ceil(total_steps / steps_per_epoch) + 1), desc=desc, disable=not progress,
                leave=False)
     for epoch in bar:
         left = total_steps - (epoch - 1) * steps_per_epoch
-        for done, loss, train_acc in _train_epoch(model, X, y, hp, optimizer, scheduler, ema, generator,
+        for done, loss, train_acc in _train_epoch(model, X, y, hp, optimizer, scheduler, scaler, ema, generator,
                                                     hp.eval_every, left):
             best = ema.model if ema is not None else model
             val_acc = accuracy(best, X_val, y_val, hp.tta, hp.amp) if X_val is not None else math.nan

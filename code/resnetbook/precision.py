@@ -1,0 +1,64 @@
+"""Mixed precision that suits the hardware at hand (chapter 5, stand-ins, benchmark).
+
+- bfloat16 where the hardware computes it natively: CUDA GPUs from Ampere on, and CPUs
+  with AVX512-BF16 or AMX. It keeps float32's exponent range, so no loss scaling.
+- float16 with a gradient scaler on other CUDA GPUs, such as Colab's free T4, which only
+  *emulates* bfloat16 (slower than float32 there); small float16 gradients underflow
+  to zero unless the loss is scaled up first (``torch.amp.GradScaler``).
+- float32 everywhere else.
+
+``RESNETBOOK_BF16=0`` or ``1`` overrides the bfloat16 check, e.g. to compare timings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+
+
+def bf16_native(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively (not emulated)."""
+    forced = os.environ.get("RESNETBOOK_BF16")
+    if forced in ("0", "1"):
+        return forced == "1"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return False
+    try:  # oneDNN's own check for native bf16 instructions (private, so guarded)
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``device``: bfloat16, float16 (CUDA only) or None (float32)."""
+    if bf16_native(device):
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.float16
+    return None
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """Autocast to :func:`amp_dtype` on ``device`` when enabled, else a no-op context."""
+    dtype = amp_dtype(device) if enabled else None
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def needs_loss_scaling(device: torch.device, enabled: bool = True) -> bool:
+    """Whether mixed precision on ``device`` runs in float16, whose small gradients underflow."""
+    return enabled and amp_dtype(device) == torch.float16
+
+
+def grad_scaler(device: torch.device, enabled: bool = True) -> torch.amp.GradScaler:
+    """A gradient scaler that is active only where autocast runs in float16.
+
+    Disabled, ``scale(loss)`` returns the loss and ``step(optimizer)`` just steps,
+    so training loops call it the same way on every device.
+    """
+    return torch.amp.GradScaler(device.type, enabled=needs_loss_scaling(device, enabled))

@@ -1,0 +1,64 @@
+"""Mixed precision follows the hardware (resnetbook.precision; chapter 5 on Colab's GPU).
+
+No GPU is needed: CUDA's answers are faked with monkeypatch, so the choice made for a
+T4 (bfloat16 only emulated) and for an A100/H100 (native) is checked on any machine.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from resnetbook import precision, train
+
+CUDA = torch.device("cuda")
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def gpu(monkeypatch):
+    """Pretend to be a CUDA GPU; ``gpu(native_bf16)`` sets what it computes natively."""
+    monkeypatch.delenv("RESNETBOOK_BF16", raising=False)
+
+    def set_native(native: bool) -> None:
+        def is_bf16_supported(including_emulation: bool = True) -> bool:
+            return native or including_emulation  # a T4 emulates bf16: True only with emulation
+
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
+
+    return set_native
+
+
+def test_a_gpu_with_native_bf16_gets_bf16_and_no_scaler(gpu):
+    gpu(True)
+    assert precision.amp_dtype(CUDA) is torch.bfloat16
+    assert not precision.needs_loss_scaling(CUDA)
+
+
+def test_a_t4_gets_float16_with_a_gradient_scaler(gpu):
+    gpu(False)  # Colab's T4: bf16 only emulated
+    assert precision.amp_dtype(CUDA) is torch.float16
+    assert precision.needs_loss_scaling(CUDA)
+    assert not precision.needs_loss_scaling(CUDA, enabled=False)
+
+
+def test_the_cpu_never_gets_float16(monkeypatch):
+    monkeypatch.setenv("RESNETBOOK_BF16", "0")
+    assert precision.amp_dtype(CPU) is None
+    assert not precision.grad_scaler(CPU).is_enabled()
+    assert isinstance(precision.autocast(CPU), type(precision.autocast(CPU, enabled=False)))
+    monkeypatch.setenv("RESNETBOOK_BF16", "1")
+    assert precision.amp_dtype(CPU) is torch.bfloat16
+
+
+@pytest.mark.parametrize("forced", ["0", "1"])
+def test_train_runs_with_either_cpu_precision(monkeypatch, forced):
+    monkeypatch.setenv("RESNETBOOK_BF16", forced)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    X, y = torch.randn(32, 1, 2, 2), torch.randint(0, 3, (32,))
+    before = [p.detach().clone() for p in model.parameters()]
+    loss, acc = train.train(model, [(X, y)], torch.optim.SGD(model.parameters(), lr=0.1), amp=True)
+    assert loss > 0 and 0 <= acc <= 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
