@@ -228,3 +228,19 @@ def test_file_digest_matches_hashlib(tmp_path):
     path.write_bytes(data)
     assert file_digest(path) == sha256_of(data)
     assert file_digest(path, "md5") == hashlib.md5(data).hexdigest()
+
+
+def test_progress_bar_names_the_file_not_its_temporary_name(server, tmp_path, checkpoint_bytes, monkeypatch):
+    from resnetbook import download
+
+    labels = []
+
+    class RecordingBar(download.tqdm):
+        def __init__(self, *args, **kwargs):
+            labels.append(kwargs.get("desc"))
+            super().__init__(*args, **{**kwargs, "disable": True})
+
+    monkeypatch.setattr(download, "tqdm", RecordingBar)
+    url = server.add("/resnet-abc.pth", checkpoint_bytes)
+    fetch(url, tmp_path / "resnet-abc.pth", sha256=sha256_of(checkpoint_bytes))
+    assert labels == ["resnet-abc.pth"]

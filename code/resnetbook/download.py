@@ -25,7 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in Jupyter and Colab, text elsewhere
 
 CHUNK_BYTES = 1 << 16
 OFFLINE_HINT = (
@@ -90,15 +90,18 @@ def _advice(url: str, dest: Path, expected: dict[str, str]) -> str:
     )
 
 
-def _download_to(url: str, part: Path, timeout: float, progress: bool) -> None:
-    """Stream ``url`` into ``part``; raise when fewer bytes arrive than announced."""
+def _download_to(url: str, part: Path, timeout: float, progress: bool, name: str) -> None:
+    """Stream ``url`` into ``part``; raise when fewer bytes arrive than announced.
+
+    The progress bar is labelled ``name`` (the file's real name, not the temporary one).
+    """
     request = urllib.request.Request(url, headers={"User-Agent": "resnetbook"})
     with urllib.request.urlopen(request, timeout=timeout) as response, open(part, "wb") as out:
         length = response.headers.get("Content-Length")
         total = int(length) if length is not None else None
         received = 0
         with tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
-                  desc=part.name.split(".part")[0], file=sys.stderr) as bar:
+                  desc=name) as bar:
             for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
                 out.write(chunk)
                 received += len(chunk)
@@ -132,7 +135,7 @@ def fetch(url: str, dest: Path, sha256: str | None = None, md5: str | None = Non
     os.close(handle)
     part = Path(part_name)
     try:
-        _download_to(url, part, timeout, progress)
+        _download_to(url, part, timeout, progress, dest.name)
         problem = _checksum_problem(part, expected)
         if problem is not None:
             raise DownloadError(f"the downloaded file was refused: {problem}")
