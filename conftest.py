@@ -10,7 +10,13 @@ tests/test_notebooks.py::test_nbval_fails_a_changed_fact_and_passes_legit_varian
 
 from __future__ import annotations
 
+import os
+
 from nbval.kernel import RunningKernel
+
+# Kernels that nbval starts inherit this: no progress bars, as in the book build
+# and the stored outputs (the Makefile sets it too; this covers a plain `pytest`).
+os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 def _execute_with_history(self: RunningKernel, cell_input: str, allow_stdin=None) -> str:

@@ -18,6 +18,7 @@ maps to the same token as any image. The text outputs stay.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -28,6 +29,8 @@ from nbclient import NotebookClient
 from nbformat import NotebookNode
 
 ROOT = Path(__file__).resolve().parent.parent
+# No progress bars in stored outputs (as in the book build; tqdm reads TQDM_* variables).
+os.environ.setdefault("TQDM_DISABLE", "1")
 CELL_TIMEOUT = 900  # seconds, as in _config.yml
 
 DROPPED = {"image/png", "image/jpeg", "application/vnd.jupyter.widget-view+json"}
@@ -72,10 +75,16 @@ def execute(path: Path, timeout: int = CELL_TIMEOUT) -> NotebookNode:
 
 
 def refresh(path: Path) -> float:
-    """Execute ``path``, strip payloads and write it back; returns the seconds it took."""
+    """Execute ``path``, strip payloads and write it back; returns the seconds it took.
+
+    Refuses to write when the file was edited while it ran (the edit would be lost).
+    """
     start = time.perf_counter()
+    before = path.read_bytes()
     notebook = strip_payloads(execute(path))
     nbformat.validate(notebook)
+    if path.read_bytes() != before:
+        raise SystemExit(f"{path} was edited while it ran; run `make outputs` again")
     nbformat.write(notebook, path)
     return time.perf_counter() - start
 
