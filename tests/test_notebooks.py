@@ -201,3 +201,71 @@ def test_site_build_gives_the_stored_outputs(path):
     expected, actual = checked_outputs(stored), checked_outputs(built)
     differing = {cell: (expected[cell], actual.get(cell)) for cell in expected if expected[cell] != actual.get(cell)}
     assert differing == {}
+
+
+# --- stored outputs are current, and nothing that varies is compared -------------
+
+GLUE_CALL = re.compile(r"""\bglue\(\s*["']([\w.-]+)["']""")
+GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([\w.-]+)`")
+# Names whose values come from training or the clock: a cell whose compared output
+# mentions them would compare a machine's numbers byte for byte.
+VARYING = re.compile(r"\.seconds\b|_seconds\b|\b\w*_runs\b|\bbaseline\b|\bbest_history\b|\bfit\(|train_starter\(|\w_acc\b")
+FIGURE = re.compile(r"^<Figure size \d+x\d+ with \d+ Axes>$")  # a figure's repr: its size, not its data
+
+
+def glue_names(notebook) -> tuple[set[str], set[str], set[str]]:
+    """(glued by the code, stored as glue outputs, used by the text) of a chapter."""
+    code = {name for c in notebook.cells if c.cell_type == "code" for name in GLUE_CALL.findall(c.source)}
+    stored = {
+        out.get("metadata", {}).get("scrapbook", {}).get("name")
+        for c in notebook.cells if c.cell_type == "code" for out in c.outputs
+    } - {None}
+    used = {name for c in notebook.cells if c.cell_type == "markdown" for name in GLUE_ROLE.findall(c.source)}
+    return code, stored, used
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_stored_outputs_hold_what_the_code_glues(path):
+    code, stored, used = glue_names(nbformat.read(path, as_version=4))
+    assert code - stored == set(), f"glued by the code but not in the stored outputs: run `make outputs`"
+    assert stored - code == set(), f"stored glue the code no longer writes: run `make outputs`"
+    assert used - code == set(), "the text uses glue names no code cell writes"
+
+
+def test_stale_glue_is_caught():
+    notebook = chapter_notebook()
+    cell = next(c for c in notebook.cells if c.cell_type == "code")
+    cell.source += '\nglue("brand_new", 1, display=False)'
+    code, stored, _ = glue_names(notebook)
+    assert "brand_new" in code - stored
+
+
+def only_figures(items: list) -> bool:
+    return all(kind == "text/plain" and FIGURE.match(value) for kind, value in items)
+
+
+def compared_but_varying(notebook) -> list[str]:
+    """Cells whose compared (non-figure) output comes from code that trains or times."""
+    compared = checked_outputs(notebook)
+    return [
+        f"{cell.get('id')}: {VARYING.search(cell.source).group()}"
+        for cell in notebook.cells
+        if cell.cell_type == "code" and VARYING.search(cell.source)
+        and any(key.endswith(f":{cell.get('id')}") and not only_figures(items) for key, items in compared.items())
+    ]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_nothing_that_varies_is_compared(path):
+    risky = compared_but_varying(nbformat.read(path, as_version=4))
+    assert risky == [], "tag these cells nbval-ignore-output and assert what the text says instead"
+
+
+def test_a_compared_timing_is_caught():
+    notebook = chapter_notebook()
+    cell = nbformat.v4.new_code_cell("print(f'{history.seconds[-1]:.0f}')", id="timed", execution_count=99)
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="72\n")]
+    notebook.cells.append(cell)
+    assert compared_but_varying(notebook) == ["timed: .seconds"]
+    cell.metadata["tags"] = ["nbval-ignore-output"]
+    assert compared_but_varying(notebook) == []
