@@ -114,3 +114,14 @@ def test_whiten_stem_needs_two_filters_per_patch_pixel():
         models.whiten_stem(models.fast_net((8, 8, 8), stem=16), torch.randn(10, 1, 28, 28))
     with pytest.raises(ValueError, match="images"):
         models.whiten_stem(models.fast_net((8, 8, 8), stem=18), torch.randn(10, 28, 28))
+
+
+@pytest.mark.parametrize("build", [models.starter_cnn, models.fast_net, models.fashion_resnet])
+def test_pooling_layers_are_named_for_what_they_compute(build):
+    # A max pool named "avgpool" once told chapter 5's readers the wrong operation.
+    for name, module in build().named_modules():
+        kind = type(module).__name__.lower()
+        if "avgpool" in name:
+            assert "avg" in kind, f"{name} is a {type(module).__name__}"
+        if "maxpool" in name:
+            assert "max" in kind, f"{name} is a {type(module).__name__}"

@@ -156,13 +156,13 @@ class FastNet(nn.Module):
             blocks.append(nn.Sequential(*units))
             c_in = c
         self.layer1, self.layer2, self.layer3 = blocks
-        self.avgpool = nn.AdaptiveMaxPool2d(1)
+        self.maxpool = nn.AdaptiveMaxPool2d(1)  # global max over the last 1x1-3x3 map
         self.fc = nn.Linear(c_in, num_classes, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
         x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+        return self.fc(torch.flatten(self.maxpool(x), 1))
 
 
 def fast_net(widths: tuple[int, int, int] = (64, 128, 256), stem: int = 32,
