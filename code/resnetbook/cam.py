@@ -2,8 +2,11 @@
 
 CAM (Zhou et al., 2016, "Learning Deep Features for Discriminative Localization")
 applies the final ``fc`` layer at every location of the last conv stage instead of
-after average pooling. Because pooling and ``fc`` are both linear, the mean of a
-class's map over all locations is exactly that class's logit (bias included).
+after average pooling. Pooling is linear and ``fc`` is affine; an average's weights
+sum to one, so averaging commutes with ``fc``, bias included. Zhou et al.'s maps have
+no bias term; the maps here include ``fc``'s bias, so the mean of a class's map over
+all locations is exactly that class's logit (the bias shifts a map by a constant and
+leaves its min-max normalized picture unchanged).
 """
 
 from __future__ import annotations
