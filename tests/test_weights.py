@@ -73,6 +73,7 @@ def registry(server, standin_entry, tmp_path, monkeypatch) -> dict[str, weights.
     """The real entries, pointed at the local server, with tiny models; TORCH_HOME in tmp."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv(weights.ENV_VAR, raising=False)
+    monkeypatch.delenv(weights.MIRROR_VAR, raising=False)
     path = tmp_path / "resnet-tiny.pth"
     torch.save(trained_state(), path)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()

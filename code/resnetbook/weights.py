@@ -12,6 +12,19 @@ weights load depends on ``RESNETBOOK_WEIGHTS``:
 The stand-in is ``fashion_resnet``, a small ResNet this project trains on
 FashionMNIST (``python -m resnetbook.standins``); its recipe, seed, accuracy and
 sha256 live next to it in ``standins/fashion_resnet.json``.
+
+Every online file (checkpoints, category lists, chapter 4's photo) is a
+:class:`RemoteFile`, fetched through :func:`resnetbook.download.fetch` into
+torch.hub's cache and verified against its sha256. ``RESNETBOOK_MIRROR`` (a base
+URL such as ``http://127.0.0.1:8000/``) makes every one of them come from a
+mirror instead: a closed network's file server, or a test. The mirror serves each
+file under its own name (``<mirror>/resnet18-f37072fd.pth``) and, at its root, a
+``SHA256SUMS`` manifest in ``sha256sum``'s format (``<64 hex digits>  <file
+name>`` per line) that states the checksum each file is verified against. A file
+the manifest does not list is an error, never an unchecked download; the page's
+note names the mirror, and says so when a file is not the published one (its
+sha256 differs from the published digest). Make a manifest with
+``sha256sum * > SHA256SUMS`` in the mirror's folder.
 """
 
 from __future__ import annotations
@@ -23,10 +36,12 @@ import json
 import os
 import re
 import sys
+import tempfile
+import urllib.parse
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Callable, Sequence, Union
+from typing import Callable, Mapping, Sequence, Union
 
 import numpy as np
 import torch
@@ -45,6 +60,8 @@ from resnetbook.download import (
 )
 
 ENV_VAR = "RESNETBOOK_WEIGHTS"
+MIRROR_VAR = "RESNETBOOK_MIRROR"
+MIRROR_MANIFEST = "SHA256SUMS"
 MODES = ("auto", "pretrained", "standin")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -52,6 +69,7 @@ STANDIN_META_KEYS = ("file", "sha256", "test_accuracy", "seed", "recipe", "mean"
 
 Image = Union[np.ndarray, PILImage.Image, torch.Tensor]
 Preprocess = Callable[[Image], torch.Tensor]
+Box = tuple[float, float, float, float]  # top, bottom, left, right, as fractions of height and width
 
 
 class StandinError(RuntimeError):
@@ -60,12 +78,19 @@ class StandinError(RuntimeError):
 
 @dataclass(frozen=True)
 class Example:
-    """One example input: ``image`` to display, ``input`` to feed the model."""
+    """One example input: ``image`` to display, ``input`` to feed the model.
+
+    ``credit`` says where the image comes from (markdown, for the page);
+    ``regions`` names boxes of the image by what they show, drawn by hand for
+    that one file (chapter 4 ranks units by their activation inside them).
+    """
 
     name: str
     image: np.ndarray
     input: torch.Tensor
     label: int | None = None
+    credit: str | None = None
+    regions: Mapping[str, Box] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -183,6 +208,90 @@ def torchvision_file(weights: torchvision.models.WeightsEnum) -> RemoteFile:
     return RemoteFile(weights.url, filename, match.group(1))
 
 
+# ---------------------------------------------------------------- a mirror for online files
+
+
+def parse_sha256sums(text: str) -> dict[str, str]:
+    """A ``SHA256SUMS`` manifest as {file name: sha256} (``RESNETBOOK_MIRROR``).
+
+    Each line is what ``sha256sum`` prints, ``<64 hex digits>  <file name>`` (a
+    ``*`` before the name, binary mode, is accepted); blank lines and lines
+    starting with ``#`` are skipped. Raises ValueError naming the first bad line.
+    """
+    sums: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = re.fullmatch(r"([0-9a-fA-F]{64}) [ *](\S.*)", line.rstrip())
+        if match is None:
+            raise ValueError(f"line {number} is not '<64 hex digits>  <file name>': {line!r}")
+        digest, name = match.group(1).lower(), match.group(2)
+        if sums.get(name, digest) != digest:
+            raise ValueError(f"line {number} gives {name} a second, different sha256")
+        sums[name] = digest
+    return sums
+
+
+def mirror_base() -> str | None:
+    """``$RESNETBOOK_MIRROR`` ending in one ``/``, or None when it is unset or empty."""
+    base = os.environ.get(MIRROR_VAR, "").strip()
+    if not base:
+        return None
+    if urllib.parse.urlsplit(base).scheme not in ("http", "https", "file"):
+        raise ValueError(f"{MIRROR_VAR} must be an http(s):// or file:// URL, got {base!r}")
+    return base.rstrip("/") + "/"
+
+
+def read_mirror_manifest(base: str) -> dict[str, str]:
+    """The mirror's ``SHA256SUMS``, downloaded afresh (it is what every other file is checked against)."""
+    url = base + MIRROR_MANIFEST
+    with tempfile.TemporaryDirectory(prefix="resnetbook-mirror-") as folder:
+        path = fetch(url, Path(folder) / MIRROR_MANIFEST, progress=False)
+        text = path.read_text(encoding="utf-8")
+    try:
+        return parse_sha256sums(text)
+    except ValueError as err:
+        raise DownloadError(f"The mirror's manifest {url} is not in sha256sum's format: {err}. To fix "
+                            f"it, write it with `sha256sum * > {MIRROR_MANIFEST}` in the mirror's folder.") from err
+
+
+def located(files: Sequence[RemoteFile]) -> list[RemoteFile]:
+    """Where to download each file: as published, or from ``$RESNETBOOK_MIRROR`` (chapters 2-4).
+
+    From a mirror, a file keeps its name and takes the sha256 that the mirror's
+    manifest states; a file missing from the manifest raises DownloadError.
+    """
+    base = mirror_base()
+    if base is None:
+        return list(files)
+    manifest = read_mirror_manifest(base)
+    missing = [file.filename for file in files if file.filename not in manifest]
+    if missing:
+        raise DownloadError(
+            f"The mirror {base} ({MIRROR_VAR}) lists no sha256 for {', '.join(missing)} in its "
+            f"{MIRROR_MANIFEST}, so it cannot be verified. To fix it, put the file in the mirror's "
+            f"folder and add the line that `sha256sum <file>` prints to {MIRROR_MANIFEST}, or unset "
+            f"{MIRROR_VAR} to download from the publisher.")
+    return [RemoteFile(base + urllib.parse.quote(file.filename), file.filename, manifest[file.filename])
+            for file in files]
+
+
+def fetch_file(file: RemoteFile, progress: bool = True) -> Path:
+    """Download ``file`` (already :func:`located`) into torch.hub's cache, verified; return its path."""
+    return fetch(file.url, hub_checkpoint_dir() / file.filename, sha256=file.sha256, progress=progress)
+
+
+def _source_note(published: RemoteFile, used: RemoteFile) -> str:
+    """Where a file came from, for the page: the publisher's URL, or the mirror and whether it matches."""
+    if used.url == published.url:
+        return f"{published.url}, sha256 {_short_digest(published.sha256)}"
+    same = used.sha256.startswith(published.sha256) or published.sha256.startswith(used.sha256)
+    match = ("the published file" if same else
+             f"not the published file, whose sha256 begins {published.sha256[:8]}")
+    return (f"{published.url}, here from the mirror {used.url.rsplit('/', 1)[0]}/ ({MIRROR_VAR}), "
+            f"sha256 {_short_digest(used.sha256)}: {match}")
+
+
 # ---------------------------------------------------------------- examples
 
 
@@ -192,6 +301,33 @@ def photo_examples(n: int, preprocess: Preprocess) -> list[Example]:
 
     photos = list(data.sample_images().items())[:n]
     return [Example(name, image, preprocess(image), None) for name, image in photos]
+
+
+# The Places365 authors' sample photo (their docker demo): sky, snow-capped peaks, a valley.
+PLACES365_PHOTO = RemoteFile(
+    "https://raw.githubusercontent.com/CSAILVision/places365/06218620d593de09ac4f9f39b72ea0d175990a24/"
+    "docker/images/mountains.jpg",
+    "mountains.jpg", "0092e75ff5c21dd19ef8ceed3bb21f1b25c012d8d810b359ed5b63677dff605f")
+PLACES365_PHOTO_CREDIT = (
+    "the sample photo in the Places365 authors' repository "
+    "[CSAILVision/places365](https://github.com/CSAILVision/places365) (MIT License)")
+# Drawn by hand on this photo (the file with the sha256 above) over an 8 x 8 grid: each box
+# holds only what its name says. Row 0 left of column 2 is a mountain side, not sky; the right
+# three columns below the peaks are a forested slope, not the valley floor.
+PLACES365_PHOTO_REGIONS: dict[str, Box] = {
+    "sky": (0.0, 1 / 8, 1 / 4, 1.0),
+    "snow-capped peaks": (1 / 8, 3 / 8, 5 / 8, 7 / 8),
+    "valley floor": (1 / 2, 1.0, 0.0, 5 / 8),
+}
+
+
+def places365_photo_examples(n: int, preprocess: Preprocess) -> list[Example]:
+    """The Places365 authors' ``mountains.jpg`` with its named regions: one example (chapter 4)."""
+    path = fetch_file(located([PLACES365_PHOTO])[0], progress=False)
+    with PILImage.open(path) as photo:
+        image = np.array(photo.convert("RGB"), dtype=np.uint8)  # writable, for torch
+    return [Example("mountains.jpg", image, preprocess(image), None, PLACES365_PHOTO_CREDIT,
+                    dict(PLACES365_PHOTO_REGIONS))][:n]
 
 
 def fashion_examples(n: int, preprocess: Preprocess) -> list[Example]:
@@ -285,6 +421,7 @@ def default_registry() -> dict[str, Entry]:
             categories=RemoteFile(categories, "categories_places365.txt",
                                   "2affba635eb657e7ca95f4e6cc69bd9fac29ef4c32aeb83cafdfcd06ec6a1ea6"),
             preprocess=places365_preprocess, to_state_dict=places365_state_dict,
+            examples=places365_photo_examples,
         ),
         StandinEntry(
             name="fashion_resnet_standin",
@@ -356,18 +493,16 @@ def _short_digest(digest: str) -> str:
 
 
 def _load_online(entry: OnlineEntry, progress: bool) -> Pretrained:
-    folder = hub_checkpoint_dir()
-    ckpt = entry.checkpoint
-    path = fetch(ckpt.url, folder / ckpt.filename, sha256=ckpt.sha256, progress=progress)
+    remote = [entry.checkpoint] + ([entry.categories] if isinstance(entry.categories, RemoteFile) else [])
+    ckpt, *text_file = located(remote)
+    path = fetch_file(ckpt, progress)
     model = entry.build()
     model.load_state_dict(entry.to_state_dict(safe_load_checkpoint(path)))
     categories = entry.categories
-    if isinstance(categories, RemoteFile):
-        text_path = fetch(categories.url, folder / categories.filename, sha256=categories.sha256,
-                          progress=progress)
-        categories = entry.parse_categories(text_path.read_text(encoding="utf-8"))
+    if text_file:
+        categories = entry.parse_categories(fetch_file(text_file[0], progress).read_text(encoding="utf-8"))
     provenance = (f"Pretrained weights: {entry.title} trained on {entry.dataset}, published by "
-                  f"{entry.source} ({ckpt.url}, sha256 {_short_digest(ckpt.sha256)}).")
+                  f"{entry.source} ({_source_note(entry.checkpoint, ckpt)}).")
     return Pretrained(entry.name, model.eval(), list(categories), entry.preprocess, False,
                       entry.dataset, provenance, entry.name, entry.examples)
 
