@@ -33,9 +33,9 @@ import functools
 import html
 import importlib.resources
 import json
+import logging
 import os
 import re
-import sys
 import tempfile
 import urllib.parse
 from dataclasses import dataclass, field
@@ -60,6 +60,8 @@ from resnetbook.download import (
 )
 
 ENV_VAR = "RESNETBOOK_WEIGHTS"
+log = logging.getLogger(__name__)
+LOCAL_PATH = re.compile(r"(?<![:/\w])(?:/[^\s/:]+)+/([^\s/:]+)")  # /a/b/c.pth, not a URL
 MIRROR_VAR = "RESNETBOOK_MIRROR"
 MIRROR_MANIFEST = "SHA256SUMS"
 MODES = ("auto", "pretrained", "standin")
@@ -414,7 +416,7 @@ def default_registry() -> dict[str, Entry]:
         _imagenet_entry("resnet50_imagenet", "ResNet-50", ResNet50_Weights.IMAGENET1K_V1, resnet50),
         OnlineEntry(
             name="resnet50_places365", title="ResNet-50", dataset="Places365",
-            source="the Places365 authors (MIT CSAIL, places2.csail.mit.edu)",
+            source="the Places365 authors at MIT CSAIL",
             checkpoint=RemoteFile(places, "resnet50_places365.pth.tar",
                                   "46529c86902bd0cfb0ea562a30b2850c28d2620d96282b3db9c318e1d774f6c5"),
             build=functools.partial(resnet50, num_classes=365),
@@ -569,8 +571,9 @@ def resolve_mode(mode: str | None = None) -> str:
 
 
 def _why_failed(err: Exception) -> str:
-    """The first sentence of an error, for the one-line fallback message."""
-    return str(err).split(". To fix it")[0].splitlines()[0].rstrip(".")
+    """The first sentence of an error, for the note: no advice, and local paths cut to file names."""
+    sentence = str(err).splitlines()[0].split(". ")[0].rstrip(".")
+    return LOCAL_PATH.sub(r"\1", sentence)
 
 
 def load(name: str, mode: str | None = None, *, registry: dict[str, Entry] | None = None,
@@ -595,6 +598,9 @@ def load(name: str, mode: str | None = None, *, registry: dict[str, Entry] | Non
     try:
         return _load_online(entry, progress)
     except (DownloadError, UnsafeCheckpointError) as err:
-        print(f"resnetbook.weights: {name}: {_why_failed(err)}; using the stand-in "
-              f"`{standin.name}` instead ({ENV_VAR}=pretrained makes this an error).", file=sys.stderr)
-        return _load_standin(standin, name, f"{wanted} could not be loaded in this build")
+        # Said in the note the page shows, not on stderr: a chapter's output would
+        # carry it onto the page (and the book build fails on stderr).
+        why = _why_failed(err)
+        log.info("%s: %s; using the stand-in %s (%s=pretrained makes this an error)",
+                 name, why, standin.name, ENV_VAR)
+        return _load_standin(standin, name, f"{wanted} could not be loaded in this build ({why})")
