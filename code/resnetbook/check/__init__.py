@@ -1,0 +1,12 @@
+"""Self-checks of the students' answers, one function per coding exercise (chapters 2-5).
+
+``check.normalize_tensor(normalize_tensor)`` runs small cases on the student's own
+function and prints one line, or raises :class:`CheckFailed` saying what is wrong.
+The checks hold no worked solution: they compare against properties, hand-computed
+values and PyTorch's own operations.
+"""
+
+from resnetbook.check._base import CheckFailed
+
+__all__ = ["CheckFailed"]
+# One line per chapter module, added by the chapter that defines checks:
