@@ -6,6 +6,7 @@
 #   make test                  setup, both editions, then pytest: unit tests, nbval, browser
 #   make outputs               re-execute the chapters, store reference outputs (then commit)
 #   make student               regenerate book/student/*.ipynb (then commit)
+#   make student-release DEST=.. REPO=owner/name   a student release for a public repository
 
 PYTHON  ?= python3
 VENV    := .venv
@@ -28,7 +29,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 # watches them, and they would reach the pages. In Jupyter and Colab they show.
 export TQDM_DISABLE ?= 1
 
-.PHONY: book test bench standins setup data browser student outputs clean
+.PHONY: book test bench standins setup data browser student student-release outputs clean
 
 setup: $(STAMP) data
 
@@ -64,6 +65,13 @@ test: setup browser
 
 student: setup
 	$(PY) scripts/student_edition.py
+
+# A self-contained student release for a public repository (see README):
+#   make student-release DEST=../resnet-student REPO=course-org/resnet-student
+student-release: setup
+	@if [ -z "$(DEST)" ] || [ -z "$(REPO)" ]; then \
+	  echo "usage: make student-release DEST=<empty folder> REPO=<owner/name on GitHub>"; exit 2; fi
+	$(PY) scripts/student_edition.py --release "$(DEST)" --repo "$(REPO)"
 
 outputs: setup
 	$(PY) scripts/refresh_outputs.py

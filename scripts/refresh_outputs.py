@@ -41,8 +41,11 @@ IMAGE_MARKER = {"png": "iVBORw0KGgo=\n", "jpeg": "/9j/\n"}
 
 
 def chapters() -> list[Path]:
-    """The chapter notebooks: ``book/0*.ipynb`` (the student editions are not executed)."""
-    return sorted((ROOT / "book").glob("0*.ipynb"))
+    """The chapter notebooks listed in ``_toc.yml`` (the student editions are not executed)."""
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))  # the book's build tooling
+    import editions
+
+    return editions.chapters(ROOT)
 
 
 def strip_payloads(notebook: NotebookNode) -> NotebookNode:
@@ -91,7 +94,7 @@ def refresh(path: Path) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every book/0*.ipynb")
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every chapter in _toc.yml")
     args = parser.parse_args(argv)
     for path in args.notebooks or chapters():
         if path.suffix != ".ipynb" or not path.is_file():

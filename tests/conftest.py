@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+# The book's build tooling (editions, offline_site), importable as Sphinx imports it.
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
 SITE = ROOT / "_build" / "html"
 STUDENT_SITE = ROOT / "_build" / "student" / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"

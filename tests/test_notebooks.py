@@ -30,11 +30,11 @@ import pytest
 from jupyter_cache import get_cache
 from nbval.plugin import coalesce_streams, find_comment_markers, find_metadata_tags, get_sanitize_patterns
 
-from conftest import ROOT
+from conftest import ROOT, toc_sources
 from notebook_fixtures import chapter_notebook
 
 SANITIZE = ROOT / "nbval_sanitize.cfg"
-CHAPTERS = sorted((ROOT / "book").glob("0*.ipynb"))
+CHAPTERS = [source for source in toc_sources() if source.suffix == ".ipynb"]
 EXECUTION_CACHE = ROOT / "_build" / ".jupyter_cache"
 NOT_COMPARED = {"image/png", "image/jpeg", "application/vnd.jupyter.widget-view+json"}  # as nbval
 MAX_NOTEBOOK_BYTES = 1_000_000

@@ -1,6 +1,7 @@
-"""Student and instructor editions from one source (scripts/student_edition.py, resnetbook.sphinxext).
+"""Student and instructor editions from one source (book/_ext/editions).
 
-- The generator turns worked solutions into stubs and refuses malformed sources.
+- The generator turns scaffold cells into stubs, drops the rest of each worked
+  solution, writes plain markdown, and refuses malformed sources.
 - The committed student notebooks (what Colab opens) match the generator's output
   and hold no solution code.
 - A tiny book built in both editions: solutions behind toggles, or gone entirely.
@@ -11,7 +12,6 @@
 from __future__ import annotations
 
 import html
-import importlib.util
 import os
 import re
 import shutil
@@ -22,85 +22,100 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import editions
 from conftest import ROOT, SCREENSHOTS, page_of, serve, toc_sources, visit
+from editions import student_notebook
 from notebook_fixtures import SECRET_CODE, SECRET_OUTPUT, SECRET_TEXT, chapter_notebook
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("student_edition", ROOT / "scripts" / "student_edition.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-student_edition = _load_script()
-SOURCES = student_edition.chapter_sources()
+SOURCES = editions.chapters(ROOT)
 JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
-
+EXT = ROOT / "book" / "_ext"
 
 MARKUP = re.compile(r"[`*$\[\]{}_<>|]")  # a markdown line with markup renders as other text
+
+
+def student_of(notebook, number: int = 1):
+    return student_notebook.student_notebook(notebook, number)
+
+
+def narrative_lines(notebook) -> set[str]:
+    """Lines a student gets: every line of the student notebook (stubs keep their signatures)."""
+    return {line.strip() for c in student_of(notebook).cells for line in c.source.splitlines()}
 
 
 def solution_lines(notebook, common: set[str] = frozenset()) -> set[str]:
     """Lines of the worked solutions specific enough that they must not appear anywhere else.
 
-    Solution cells are those the student edition drops or stubs: tagged code cells and
-    the markdown between solution-start and solution-end. A line also found outside
-    the solutions (an import, a plot call), or in ``common``, is not a leak, so it does
-    not count; nor do short or comment-only lines, nor markdown lines with markup
-    (their HTML differs).
+    The worked solutions are the regions of scaffold cells, the other code cells of a
+    solution, and the markdown between solution-start and solution-end. A line also
+    found in what a student gets (an import, a plot call, a stub's signature), or in
+    ``common``, is not a leak, so it does not count; nor do short or comment-only lines,
+    nor markdown lines with markup (their HTML differs).
     """
-    solution = set()
-    kept = _kept_ids(notebook)
+    solution, inside = set(), False
     for cell in notebook.cells:
-        lines = {line.strip() for line in cell.source.splitlines()}
-        if cell.get("id") in kept:
-            continue
-        if cell.cell_type == "code":
-            solution.update(line for line in lines if len(line) >= 16 and not line.startswith("#"))
-        elif "{solution-" not in cell.source:
-            solution.update(line for line in lines if len(line) >= 30 and not MARKUP.search(line))
+        if cell.cell_type == "markdown" and "{solution-start}" in cell.source:
+            inside = True
+        elif cell.cell_type == "markdown" and "{solution-end}" in cell.source:
+            inside = False
+        elif inside and cell.cell_type == "code":
+            code = student_notebook.region_lines(cell.source) or cell.source.splitlines()
+            solution.update(l.strip() for l in code if len(l.strip()) >= 16 and not l.strip().startswith("#"))
+        elif inside:
+            solution.update(l.strip() for l in cell.source.splitlines() if len(l.strip()) >= 30 and not MARKUP.search(l))
     return solution - narrative_lines(notebook) - common
-
-
-def _kept_ids(notebook) -> set[str]:
-    student = student_edition.student_notebook(notebook)
-    return {c.get("id") for c in student.cells if "student-stub" not in c.metadata.get("tags", [])}
-
-
-def narrative_lines(notebook) -> set[str]:
-    """Lines of the cells both editions keep."""
-    kept = _kept_ids(notebook)
-    return {line.strip() for c in notebook.cells if c.get("id") in kept for line in c.source.splitlines()}
 
 
 # --- the generator -------------------------------------------------------------
 
 
-def test_solution_cells_become_stubs():
-    source = chapter_notebook()
-    student = student_edition.student_notebook(source)
+def test_a_scaffold_keeps_its_signature_and_loses_its_region():
+    student = student_of(chapter_notebook(), 3)
     text = nbformat.writes(student)
-    for secret in (SECRET_CODE, SECRET_TEXT, SECRET_OUTPUT, "solution-start", "solution-end", "{solution}"):
+    for secret in (SECRET_CODE, SECRET_TEXT, SECRET_OUTPUT, "solution-start", "solution-end", "{solution}", "glue"):
         assert secret not in text
-    stubs = [c for c in student.cells if "student-stub" in c.metadata.get("tags", [])]
-    assert [c.id for c in stubs] == ["c5", "c7"]  # cell ids survive, one stub per solution cell
-    for part, stub in enumerate(stubs, start=1):
-        assert stub.source.startswith("# TODO") and "raise NotImplementedError" in stub.source
-        with pytest.raises(NotImplementedError, match=f"exercise tiny-sum, part {part} of 2"):
-            exec(stub.source, {})
+    [stub] = [c for c in student.cells if "student-stub" in c.metadata.get("tags", [])]
+    assert stub.id == "c5"
+    assert stub.source == (
+        'def tiny_sum(n: int) -> int:\n    """The sum 0 + 1 + ... + n."""\n    if n < 0:\n'
+        '        raise ValueError("n must be at least 0")\n    # YOUR CODE HERE\n    raise NotImplementedError()'
+    )
+    namespace = {}
+    exec(stub.source, namespace)  # defines the name later cells need ...
+    with pytest.raises(NotImplementedError):  # ... whose body is the student's to write
+        namespace["tiny_sum"](6)
     assert all(c.outputs == [] and c.execution_count is None for c in student.cells if c.cell_type == "code")
-    assert [c.id for c in student.cells] == ["c0", "c1", "c2", "c3", "c5", "c7", "c9", "c10"]
-    assert student.cells[3].source == "**Exercise (tiny-sum): Add numbers**\n\nCompute the sum of 0..6."
-    assert "Why 21?" in student.cells[6].source
+    assert [c.id for c in student.cells] == ["c0", "c1", "c2", "c3", "c5", "c8b", "c9", "tiny-why-answer", "c10"]
     nbformat.validate(student)
+
+
+def test_markdown_is_plain_jupyter_markdown():
+    student = student_of(chapter_notebook(), 3)
+    cells = {c.id: c.source for c in student.cells}
+    assert cells["c0"] == "# A tiny chapter\n\n> **Learning goals**\n>\n> - Add numbers.\n\nSome math: $y = F(x) + x$."
+    assert cells["c3"] == "The fact is 5.\n\n### Exercise 3.1: Add numbers\n\nWrite `tiny_sum(n)`."
+    assert cells["c9"] == "### Exercise 3.2: Say why\n\nWhy 21?"
+    assert cells["tiny-why-answer"] == student_notebook.ANSWER_TEXT
+    assert "glue" not in cells["c2"] and "print('fact:', 2 + 3)" in cells["c2"]
+
+
+def test_the_filled_notebook_has_the_reference_answers():
+    source = chapter_notebook()
+    filled = student_notebook.filled(student_of(source), source)
+    [cell] = [c for c in filled.cells if c.id == "c5"]
+    assert cell.source == source.cells[5].source
 
 
 def test_the_source_notebook_is_left_alone():
     source = chapter_notebook()
     before = nbformat.writes(source)
-    student_edition.student_notebook(source)
+    student_of(source)
     assert nbformat.writes(source) == before
+
+
+def _region(cells, text):
+    cells[5].source = text
 
 
 @pytest.mark.parametrize(
@@ -112,50 +127,72 @@ def test_the_source_notebook_is_left_alone():
         (lambda cells: cells[2].metadata.update(tags=["solution"]), "outside solution-start"),
         (lambda cells: cells.insert(6, nbformat.v4.new_markdown_cell(":::{solution-start} tiny-why\n:::")), "inside solution"),
         (lambda cells: setattr(cells[4], "source", cells[4].source + "\n\nMore text."), "only the directive"),
+        (lambda cells: _region(cells, "x = 1\n### BEGIN SOLUTION\ny = 2"), "has no ### END SOLUTION"),
+        (lambda cells: _region(cells, "### END SOLUTION"), "without ### BEGIN SOLUTION"),
+        (lambda cells: setattr(cells[3], "source", "The fact is {glue:text}`unknown_name`."), "not in the stored outputs"),
+        (lambda cells: setattr(cells[3], "source", ":::{figure} a.png\nA figure.\n:::"), "no plain-markdown form"),
+        (lambda cells: setattr(cells[3], "source", "See {ref}`elsewhere`."), "MyST markup left"),
     ],
-    ids=["unclosed", "unopened", "untagged-code", "tag-outside", "nested", "marker-with-text"],
+    ids=["unclosed", "unopened", "untagged-code", "tag-outside", "nested", "marker-with-text",
+         "region-unclosed", "region-unopened", "unknown-glue", "unknown-directive", "unknown-role"],
 )
 def test_malformed_sources_are_refused(edit, message):
     source = chapter_notebook()
     edit(source.cells)
     with pytest.raises(ValueError, match=message):
-        student_edition.student_notebook(source)
+        student_of(source)
+
+
+def _tiny_root(tmp_path: Path) -> Path:
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/01_tiny\n")
+    (tmp_path / "book" / "intro.md").write_text("# Tiny\n")
+    nbformat.write(chapter_notebook(), tmp_path / "book" / "01_tiny.ipynb")
+    return tmp_path
 
 
 def test_check_mode_reports_drift(tmp_path):
-    book = tmp_path / "book"
-    book.mkdir()
-    nbformat.write(chapter_notebook(), book / "01_tiny.ipynb")
-    assert student_edition.out_of_sync(book) == ["book/student/01_tiny.ipynb"]
-    student_edition.write_all(book)
-    assert student_edition.out_of_sync(book) == []
-    (book / "student" / "09_gone.ipynb").write_text("{}")
-    assert student_edition.out_of_sync(book) == ["book/student/09_gone.ipynb (no source notebook)"]
-    student_edition.write_all(book)
-    assert not (book / "student" / "09_gone.ipynb").exists()
+    root = _tiny_root(tmp_path)
+    assert editions.out_of_sync(root) == ["book/student/01_tiny.ipynb"]
+    editions.write_all(root)
+    assert editions.out_of_sync(root) == []
+    (root / "book" / "student" / "09_gone.ipynb").write_text("{}")
+    assert editions.out_of_sync(root) == ["book/student/09_gone.ipynb (no chapter)"]
+    editions.write_all(root)
+    assert not (root / "book" / "student" / "09_gone.ipynb").exists()
+
+
+def test_the_chapters_are_the_ones_in_the_toc(tmp_path):
+    root = _tiny_root(tmp_path)
+    nbformat.write(chapter_notebook(), root / "book" / "02_not_in_toc.ipynb")
+    assert editions.chapters(root) == [root / "book" / "01_tiny.ipynb"]
+    assert [p.name for p in editions.chapters(ROOT)] == [p.name for p in toc_sources()[1:]]
 
 
 # --- the committed student notebooks ------------------------------------------
 
 
 def test_every_chapter_has_a_student_notebook_in_sync():
-    assert len(SOURCES) == 5
-    assert student_edition.out_of_sync() == [], "run `make student` and commit book/student/"
+    assert SOURCES
+    assert editions.out_of_sync(ROOT) == [], "run `make student` and commit book/student/"
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
-def test_student_notebook_holds_no_solution(source):
+def test_student_notebook_holds_no_solution_and_no_markup(source):
     notebook = nbformat.read(source, as_version=4)
-    student_path = student_edition.student_path(source)
+    student_path = editions.student_path(source)
     student = nbformat.read(student_path, as_version=4)
     text = student_path.read_text(encoding="utf-8")
     leaked = [line for line in solution_lines(notebook) if line in text]
     assert leaked == []
     assert not any("solution" in c.metadata.get("tags", []) for c in student.cells)
     assert all(not c.get("outputs") for c in student.cells if c.cell_type == "code")
-    n_solution_cells = sum("solution" in c.metadata.get("tags", []) for c in notebook.cells)
-    n_stubs = sum("student-stub" in c.metadata.get("tags", []) for c in student.cells)
-    assert n_stubs == n_solution_cells
+    markup = [(c.id, m.group()) for c in student.cells if c.cell_type == "markdown"
+              for m in [student_notebook.MYST_LEFTOVER.search(c.source)] if m]
+    assert markup == []
+    scaffolds = sum(student_notebook.stub_source(c.source) is not None
+                    for c in notebook.cells if "solution" in c.metadata.get("tags", []))
+    assert sum("student-stub" in c.metadata.get("tags", []) for c in student.cells) == scaffolds
 
 
 GLUE_DEFINED = re.compile(r"""glue\(\s*["']([\w.-]+)["']""")
@@ -164,10 +201,17 @@ GLUE_USED = re.compile(r"\{glue(?::\w+)?\}`([\w.-]+)`")
 
 def glued_answers_shown(notebook) -> set[tuple[str, str]]:
     """(glue name, cell id) of values glued by solution code and shown outside the solutions."""
-    student = student_edition.student_notebook(notebook)
-    kept = {c.get("id") for c in student.cells if "student-stub" not in c.metadata.get("tags", [])}
-    answers = {name for c in notebook.cells if c.get("id") not in kept for name in GLUE_DEFINED.findall(c.source)}
-    shown = {(name, c.get("id")) for c in student.cells if c.cell_type == "markdown" for name in GLUE_USED.findall(c.source)}
+    inside, answers, shown = False, set(), set()
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and "{solution-start}" in cell.source:
+            inside = True
+        elif cell.cell_type == "markdown" and "{solution-end}" in cell.source:
+            inside = False
+        elif inside and cell.cell_type == "code":
+            answers.update(GLUE_DEFINED.findall(cell.source))
+        elif not inside and cell.cell_type == "markdown":
+            text = student_notebook.DIRECTIVE_RE.sub(lambda m: "" if m["name"] == "solution" else m.group(), cell.source)
+            shown.update((name, cell.get("id")) for name in GLUE_USED.findall(text))
     return {(name, cell) for name, cell in shown if name in answers}
 
 
@@ -176,7 +220,7 @@ def test_glued_answer_in_the_narrative_is_found():
     notebook.cells[5].source += "\nglue('tiny_answer', hidden_answer, display=False)"
     notebook.cells[6].source += " It is {glue:text}`tiny_answer`."  # inside the solution: fine
     assert glued_answers_shown(notebook) == set()
-    notebook.cells[9].source += "\n\nThe sum was {glue:text}`tiny_answer`."  # c9: narrative
+    notebook.cells[10].source += "\n\nThe sum was {glue:text}`tiny_answer`."  # c10: narrative
     assert glued_answers_shown(notebook) == {("tiny_answer", "c9")}
 
 
@@ -197,7 +241,8 @@ def _tiny_book(root: Path) -> Path:
         "repository:\n  url: https://github.com/example-org/example-repo\n  branch: main\n"
         "launch_buttons:\n  colab_url: https://colab.research.google.com\n"
         "parse:\n  myst_enable_extensions: [colon_fence, dollarmath]\n"
-        "sphinx:\n  extra_extensions: [sphinx_exercise, sphinx_togglebutton, resnetbook.sphinxext]\n"
+        f"sphinx:\n  local_extensions:\n    offline_site: {EXT}\n    editions: {EXT}\n"
+        "  extra_extensions: [sphinx_exercise, sphinx_togglebutton]\n"
         "  config:\n    mathjax_path: mathjax/tex-svg.js\n    html_context:\n      default_mode: light\n"
     )
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/01_tiny\n")
@@ -205,7 +250,7 @@ def _tiny_book(root: Path) -> Path:
         "# Tiny\n\nAn introduction.\n\n:::{only} instructor\nFOR-INSTRUCTORS\n:::\n\n:::{only} student\nFOR-STUDENTS\n:::\n"
     )
     nbformat.write(chapter_notebook(), root / "book" / "01_tiny.ipynb")
-    student_edition.write_all(root / "book")
+    editions.write_all(root)
     return root
 
 

@@ -1,76 +1,47 @@
-"""Sphinx glue for the book build (not used by chapters).
+"""The book's two editions, in one place (a Sphinx extension, and what make student uses).
 
-Serves MathJax from the site itself, so pages typeset math without reaching
-another host: MathJax 3 ships in PyPI's ``django-static-mathjax`` wheel (plain
-files; Django is not needed), and the SVG build with the components it may
-load on demand is copied into ``_static/mathjax`` of the HTML output. The SVG
-output draws glyphs from JavaScript data, so no web font is fetched.
-
-Also keeps sphinx-thebe (which Jupyter Book always loads) from adding its
-configuration script once per read phase: the second copy re-declares
-``const THEBE_JS_URL`` and Chromium reports a JavaScript error on every page.
-The book does not use Thebe (Colab is its launch target), so the script is
-simply not added.
+- Sphinx (``sphinx: local_extensions`` in _config.yml): ``RESNETBOOK_EDITION`` chooses the
+  instructor edition (worked solutions behind toggles) or the student edition (solutions
+  removed from pages, search index and downloads); both point Colab at the student notebook.
+- :mod:`editions.student_notebook`: a chapter's student notebook (``make student``).
+- :mod:`editions.release`: a self-contained student release (``make student-release``).
+- :func:`chapters`: the chapter notebooks, in the order of ``_toc.yml``, the one list of them.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
+import yaml
 from sphinx.application import Sphinx
-
-MATHJAX_DIR = "mathjax"
-MATHJAX_FILES = ("tex-svg.js", "input", "output/svg", "ui", "a11y", "sre", "adaptors")
+from sphinx.transforms import SphinxTransform
 
 
-def _mathjax_source() -> Path:
-    import mathjax  # the django-static-mathjax wheel
-
-    return Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
-
-
-def _copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
-    if exception is not None or app.builder.format != "html":
-        return
-    source, target = _mathjax_source(), Path(app.outdir) / "_static" / MATHJAX_DIR
-    for name in MATHJAX_FILES:
-        if (target / name).exists():
-            continue
-        (target / name).parent.mkdir(parents=True, exist_ok=True)
-        if (source / name).is_dir():
-            shutil.copytree(source / name, target / name)
-        else:
-            shutil.copy2(source / name, target / name)
+def toc_files(root: Path) -> list[Path]:
+    """Source files of the pages in ``root/_toc.yml``, in reading order (root page first)."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    names = [toc["root"]] + [entry["file"] for entry in toc.get("chapters", [])]
+    files = []
+    for name in names:
+        matches = [p for p in (root / f"{name}.ipynb", root / f"{name}.md") if p.exists()]
+        if not matches:
+            raise FileNotFoundError(f"_toc.yml lists {name}, which has no .ipynb or .md source")
+        files.append(matches[0])
+    return files
 
 
-def _drop_thebe_scripts(app: Sphinx) -> None:
-    listeners = app.events.listeners.get("env-before-read-docs", [])
-    for listener in list(listeners):
-        if getattr(listener.handler, "__name__", "") == "init_thebe_core":
-            app.disconnect(listener.id)
+def chapters(root: Path) -> list[Path]:
+    """The chapter notebooks of ``_toc.yml``, in order: chapter n is ``chapters(root)[n - 1]``."""
+    return [path for path in toc_files(root)[1:] if path.suffix == ".ipynb"]
 
 
-def setup(app: Sphinx) -> dict:
-    app.connect("build-finished", _copy_mathjax)
-    _drop_thebe_scripts(app)
-    setup_editions(app)  # student/instructor editions, Colab targets (below)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
-
-
-# ---------------------------------------------------------------------------
-# Editions and Colab targets (engineer "verify"; see scripts/student_edition.py).
-# Everything below is reached through setup_editions(app) only.
-# ---------------------------------------------------------------------------
-
-import os  # noqa: E402  (kept with the code that uses it)
-
-from sphinx.transforms import SphinxTransform  # noqa: E402
 
 EDITIONS = ("instructor", "student")
 
 
-def setup_editions(app: Sphinx) -> None:
+def setup(app: Sphinx) -> dict:
     """Instructor (solutions behind toggles) or student (solutions removed) edition.
 
     The edition comes from the environment variable ``RESNETBOOK_EDITION``
@@ -86,6 +57,7 @@ def setup_editions(app: Sphinx) -> None:
     # After sphinx-book-theme added its launch buttons (priority 501).
     app.connect("html-page-context", _edition_page_context, priority=502)
     app.connect("build-finished", _serve_student_notebooks)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
 def _check_edition(app: Sphinx, config) -> None:
@@ -150,3 +122,48 @@ def _serve_student_notebooks(app: Sphinx, exception: Exception | None) -> None:
         served = Path(app.outdir) / "_sources" / f"{docname}.ipynb"
         if student is not None and served.exists():
             shutil.copy2(student, served)
+
+
+# ---------------------------------------------------------------- student notebooks on disk
+
+
+def student_path(source: Path) -> Path:
+    """Where the student notebook of ``source`` lives: ``<folder>/student/<name>``."""
+    return source.parent / "student" / source.name
+
+
+def render(source: Path, number: int) -> str:
+    """The student notebook of chapter ``number`` (``source``), as the text written to disk."""
+    import nbformat
+
+    from editions.student_notebook import student_notebook
+
+    return nbformat.writes(student_notebook(nbformat.read(source, as_version=4), number)) + "\n"
+
+
+def out_of_sync(root: Path) -> list[str]:
+    """Student notebooks that differ from what the chapters generate, or have no chapter."""
+    sources, problems = chapters(root), []
+    for number, source in enumerate(sources, start=1):
+        target = student_path(source)
+        if not target.exists() or target.read_text(encoding="utf-8") != render(source, number):
+            problems.append(target.relative_to(root).as_posix())
+    expected = {student_path(s) for s in sources}
+    for folder in {student_path(s).parent for s in sources}:
+        problems += [f"{p.relative_to(root).as_posix()} (no chapter)" for p in sorted(folder.glob("*.ipynb")) if p not in expected]
+    return problems
+
+
+def write_all(root: Path) -> list[Path]:
+    """Write every chapter's student notebook; delete those whose chapter is gone."""
+    sources, written = chapters(root), []
+    for number, source in enumerate(sources, start=1):
+        target = student_path(source)
+        target.parent.mkdir(exist_ok=True)
+        target.write_text(render(source, number), encoding="utf-8")
+        written.append(target)
+    for folder in {t.parent for t in written}:
+        for stale in folder.glob("*.ipynb"):
+            if stale not in written:
+                stale.unlink()
+    return written
