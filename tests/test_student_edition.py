@@ -53,13 +53,9 @@ def solution_lines(notebook, common: set[str] = frozenset()) -> set[str]:
     ``common``, is not a leak, so it does not count; nor do short or comment-only lines,
     nor markdown lines with markup (their HTML differs).
     """
-    solution, inside = set(), False
-    for cell in notebook.cells:
-        if cell.cell_type == "markdown" and "{solution-start}" in cell.source:
-            inside = True
-        elif cell.cell_type == "markdown" and "{solution-end}" in cell.source:
-            inside = False
-        elif inside and cell.cell_type == "code":
+    solution = set()
+    for cell, inside in student_notebook.by_place(notebook):
+        if inside and cell.cell_type == "code":
             code = student_notebook.region_lines(cell.source) or cell.source.splitlines()
             solution.update(l.strip() for l in code if len(l.strip()) >= 16 and not l.strip().startswith("#"))
         elif inside:
@@ -201,13 +197,9 @@ GLUE_USED = re.compile(r"\{glue(?::\w+)?\}`([\w.-]+)`")
 
 def glued_answers_shown(notebook) -> set[tuple[str, str]]:
     """(glue name, cell id) of values glued by solution code and shown outside the solutions."""
-    inside, answers, shown = False, set(), set()
-    for cell in notebook.cells:
-        if cell.cell_type == "markdown" and "{solution-start}" in cell.source:
-            inside = True
-        elif cell.cell_type == "markdown" and "{solution-end}" in cell.source:
-            inside = False
-        elif inside and cell.cell_type == "code":
+    answers, shown = set(), set()
+    for cell, inside in student_notebook.by_place(notebook):
+        if inside and cell.cell_type == "code":
             answers.update(GLUE_DEFINED.findall(cell.source))
         elif not inside and cell.cell_type == "markdown":
             text = student_notebook.DIRECTIVE_RE.sub(lambda m: "" if m["name"] == "solution" else m.group(), cell.source)

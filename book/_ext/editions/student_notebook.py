@@ -20,7 +20,7 @@ import ast
 import copy
 import re
 from ast import literal_eval
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import nbformat
 from nbformat import NotebookNode
@@ -161,6 +161,18 @@ def without_glue(source: str) -> str:
 
 
 # ---------------------------------------------------------------- the notebook
+
+
+def by_place(notebook: NotebookNode) -> Iterator[tuple[NotebookNode, bool]]:
+    """Each cell but the solution-start/-end markers, and whether it lies inside a worked solution."""
+    inside = False
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and "{solution-start}" in cell.source:
+            inside = True
+        elif cell.cell_type == "markdown" and "{solution-end}" in cell.source:
+            inside = False
+        else:
+            yield cell, inside
 
 
 def _marker(cell: NotebookNode, name: str, pattern: re.Pattern) -> re.Match | None:
