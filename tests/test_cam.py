@@ -26,48 +26,31 @@ def expected_hw(name: str, size: int) -> int:
     return (size + 3) // 4
 
 
+# The CAM itself (features_to_hw_by_c, class_scores_per_location) is chapter 4's answer:
+# test_check_ch4.py tests it against a direct computation.
+
+
 @pytest.mark.parametrize("name,size", CASES)
-def test_cam_shapes(name: str, size: int) -> None:
+def test_last_stage_features_shapes_and_logits(name: str, size: int) -> None:
     model, x = make(name, size)
-    result = cam.class_activation_maps(model, x)
-    c, n_classes = model.fc.in_features, model.fc.out_features
+    features, logits = cam.last_stage_features(model, x)
     h = expected_hw(name, size)
-    assert result.features.shape == (1, c, h, h)
-    assert result.hw_by_c.shape == (h * h, c)
-    assert result.scores.shape == (h * h, n_classes)
-    assert result.maps.shape == (n_classes, h, h)
-    assert result.logits.shape == (n_classes,)
-
-
-@pytest.mark.parametrize("name,size", CASES)
-def test_cam_matches_direct_einsum(name: str, size: int) -> None:
-    model, x = make(name, size)
-    result = cam.class_activation_maps(model, x)
-    f = result.features[0]
-    direct = torch.einsum("kc,chw->khw", model.fc.weight, f) + model.fc.bias[:, None, None]
-    torch.testing.assert_close(result.maps, direct, rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.parametrize("name,size", CASES)
-def test_cam_mean_is_the_logit(name: str, size: int) -> None:
-    """Pooling and fc are linear: the mean of each class map is the model's logit."""
-    model, x = make(name, size)
-    result = cam.class_activation_maps(model, x)
+    assert features.shape == (1, model.fc.in_features, h, h)
+    assert not features.requires_grad
     with torch.no_grad():
-        logits = model(x[None])[0]
-    torch.testing.assert_close(result.logits, logits)
-    torch.testing.assert_close(result.scores.mean(dim=0), logits, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(logits, model(x[None])[0])
+    with pytest.raises(ValueError, match="one image"):
+        cam.last_stage_features(model, x[None])
 
 
-def test_hw_by_c_row_order() -> None:
-    """Row i*w + j is location (i, j): the reshape must not mix units and places."""
-    f = torch.arange(2 * 3 * 4.0).reshape(1, 2, 3, 4)
-    hw_c = cam.features_to_hw_by_c(f)
-    assert hw_c.shape == (12, 2)
+def test_scores_to_maps_layout() -> None:
+    """Row i*w + j of the scores is location (i, j) of every class's map."""
+    scores = torch.arange(12 * 2.0).reshape(12, 2)
+    maps = cam.scores_to_maps(scores, 3, 4)
+    assert maps.shape == (2, 3, 4)
     for i in range(3):
         for j in range(4):
-            assert torch.equal(hw_c[i * 4 + j], f[0, :, i, j])
-    torch.testing.assert_close(cam.scores_to_maps(hw_c, 3, 4), f[0])
+            assert torch.equal(maps[:, i, j], scores[i * 4 + j])
 
 
 @pytest.mark.parametrize("name", list(ARCHS))
@@ -79,7 +62,7 @@ def test_hooks_released(name: str) -> None:
         model(x[None])
     assert capture.activations is not None
     assert len(target._forward_hooks) == 0
-    cam.class_activation_maps(model, x)
+    cam.last_stage_features(model, x)
     assert all(len(m._forward_hooks) == 0 for m in model.modules())
 
 
@@ -100,13 +83,8 @@ def test_last_conv_stage() -> None:
 
 
 def test_bad_shapes_raise() -> None:
-    with pytest.raises(ValueError, match="single image"):
-        cam.features_to_hw_by_c(torch.zeros(2, 4, 3, 3))
     with pytest.raises(ValueError):
         cam.scores_to_maps(torch.zeros(8, 5), 3, 3)
-    model, _ = make("fashion_resnet", 28)
-    with pytest.raises(ValueError, match="one image"):
-        cam.class_activation_maps(model, torch.zeros(1, 1, 28, 28))
 
 
 def test_plot_top_cams_shows_most_probable_first() -> None:
@@ -117,10 +95,11 @@ def test_plot_top_cams_shows_most_probable_first() -> None:
     import numpy as np
 
     model, x = make("fashion_resnet", 28)
-    result = cam.class_activation_maps(model, x)
+    features, logits = cam.last_stage_features(model, x)
+    maps = torch.einsum("kc,chw->khw", model.fc.weight, features[0]) + model.fc.bias[:, None, None]
     fig, axes = plt.subplots(1, 3)
-    shown = cam.plot_top_cams(list(axes), np.zeros((28, 28), np.uint8), result, [str(i) for i in range(10)])
-    assert shown == result.logits.topk(3).indices.tolist()
+    shown = cam.plot_top_cams(list(axes), np.zeros((28, 28), np.uint8), maps, logits, [str(i) for i in range(10)])
+    assert shown == logits.topk(3).indices.tolist()
     assert all(len(ax.images) == 2 for ax in axes)  # image + overlay
     assert axes[0].get_title().startswith(str(shown[0]))
     plt.close(fig)

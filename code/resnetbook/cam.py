@@ -7,11 +7,13 @@ sum to one, so averaging commutes with ``fc``, bias included. Zhou et al.'s maps
 no bias term; the maps here include ``fc``'s bias, so the mean of a class's map over
 all locations is exactly that class's logit (the bias shifts a map by a constant and
 leaves its min-max normalized picture unchanged).
+
+The two steps a student writes, rearranging the features to one row per location and
+applying ``fc`` to each row, live in the chapter (``features_to_hw_by_c``,
+``class_scores_per_location``); this module captures the features and draws the maps.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -61,64 +63,35 @@ def last_conv_stage(model: nn.Module) -> nn.Module:
     return getattr(model, names[names.index("avgpool") - 1])
 
 
-def features_to_hw_by_c(features: Tensor) -> Tensor:
-    """Reshape one image's last-stage output (1, c, h, w) to (h*w, c) (chapter 4, problem 3a).
-
-    Row ``i * w + j`` holds the c unit activations at location (i, j).
-    """
-    if features.dim() != 4 or features.shape[0] != 1:
-        raise ValueError(f"expected a single image's features (1, c, h, w), got {tuple(features.shape)}")
-    c = features.shape[1]
-    return features[0].reshape(c, -1).T
-
-
 def scores_to_maps(scores: Tensor, h: int, w: int) -> Tensor:
     """Turn (h*w, classes) location scores into (classes, h, w) maps (chapter 4, problem 3b)."""
     if scores.dim() != 2 or scores.shape[0] != h * w:
         raise ValueError(f"expected ({h * w}, classes) scores, got {tuple(scores.shape)}")
-    return scores.T.reshape(-1, h, w)
+    return scores.unflatten(0, (h, w)).permute(2, 0, 1)
 
 
-@dataclass
-class CAMResult:
-    """What ``class_activation_maps`` computes for one image."""
+def last_stage_features(model: nn.Module, x: Tensor, target: nn.Module | None = None) -> tuple[Tensor, Tensor]:
+    """One pass of ``model`` on one image ``x`` (c, H, W) (chapter 4, problem 3).
 
-    features: Tensor  # (1, c, h, w): the last conv stage output
-    hw_by_c: Tensor  # (h*w, c)
-    scores: Tensor  # (h*w, classes): fc applied at every location
-    maps: Tensor  # (classes, h, w)
-    logits: Tensor  # (classes,): the unmodified model's output
-
-
-def class_activation_maps(model: nn.Module, x: Tensor, fc: nn.Linear | None = None,
-                          target: nn.Module | None = None) -> CAMResult:
-    """Class activation maps of every class for one image ``x`` (c, H, W) (chapter 4, problem 3).
-
-    Runs the whole model once, capturing ``target`` (default: the last conv stage),
-    then applies ``fc`` (default: ``model.fc``) at each location.
+    Returns the output of ``target`` (default: the last conv stage), (1, c, h, w),
+    captured with a forward hook, and the model's logits, (classes,).
     """
     if x.dim() != 3:
         raise ValueError(f"expected one image (c, H, W), got {tuple(x.shape)}")
-    fc = model.fc if fc is None else fc
     target = last_conv_stage(model) if target is None else target
     with torch.no_grad(), ActivationCapture(target) as capture:
         logits = model(x[None])[0]
-    features = capture.activations
-    hw_by_c = features_to_hw_by_c(features)
-    with torch.no_grad():
-        scores = fc(hw_by_c)
-    h, w = features.shape[2:]
-    return CAMResult(features, hw_by_c, scores, scores_to_maps(scores, h, w), logits)
+    return capture.activations, logits
 
 
-def plot_top_cams(axes: list[plt.Axes], image: np.ndarray, result: CAMResult,
+def plot_top_cams(axes: list[plt.Axes], image: np.ndarray, maps: Tensor, logits: Tensor,
                   categories: list[str]) -> list[int]:
-    """Overlay the CAMs of the ``len(axes)`` most probable classes on ``image`` (chapter 4, problem 3c).
+    """Overlay the class maps (classes, h, w) of the ``len(axes)`` most probable classes on ``image`` (chapter 4, problem 3c).
 
     Returns the class indices shown, most probable first.
     """
-    probs = result.logits.softmax(-1)
+    probs = logits.softmax(-1)
     top = probs.topk(len(axes)).indices.tolist()
     for ax, k in zip(axes, top):
-        plot_map_over_image(ax, image, result.maps[k].cpu(), f"{categories[k]}\np={probs[k]:.3g}")
+        plot_map_over_image(ax, image, maps[k].detach().cpu(), f"{categories[k]}\np={probs[k]:.3g}")
     return top

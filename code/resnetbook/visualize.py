@@ -1,5 +1,8 @@
 """Filters, feature maps, region-selective units and unit ablation (chapter 4).
 
+The functions a student writes in chapter 4 (``normalize_tensor``, ``remove_last_layers``,
+``ablate_units``, ...) live in the chapter; this module draws and searches around them.
+
 Everything here works on any torchvision-style ResNet (children named ``conv1``,
 ``layer1`` ... ``avgpool``, ``fc``): the Places365 ResNet-50 and the stand-in
 FashionMNIST ResNet alike. Plotting helpers draw on a matplotlib ``Axes`` the
@@ -19,23 +22,15 @@ from torch import Tensor, nn
 # ---------------------------------------------------------------- filters
 
 
-def normalize_tensor(t: Tensor) -> Tensor:
-    """Min-max scale ``t`` to [0, 1] for display (chapter 4, problem 1a).
-
-    A constant tensor has no range to stretch; it maps to zeros instead of
-    dividing by zero.
-    """
-    t = t.detach().float()
-    low, high = t.min(), t.max()
-    if high - low < 1e-12:
-        return torch.zeros_like(t)
-    return (t - low) / (high - low)
-
-
 def _check_conv_weight(weight: Tensor) -> None:
     if weight.dim() != 4:
         raise ValueError(
             f"expected a conv weight of shape (out, in, kh, kw), got {tuple(weight.shape)}"
+        )
+    if weight.numel() and (weight.min() < 0 or weight.max() > 1):
+        raise ValueError(
+            f"expected filters scaled to [0, 1], got values in [{weight.min():.3g}, {weight.max():.3g}]: "
+            "normalize each filter first (chapter 4's normalize_filters)"
         )
 
 
@@ -53,9 +48,10 @@ def _tile(tiles: Tensor, nrows: int, ncols: int, pad: int) -> Tensor:
 def first_conv_grid(weight: Tensor, ncols: int = 8, pad: int = 1) -> Tensor:
     """One image showing every filter of a first conv layer (chapter 4, problem 1a).
 
-    With 3 input channels the channels are red, green, blue, so each filter is shown
-    as a colour patch (returns H x W x 3); with 1 input channel each is a grayscale
-    patch (returns H x W). Each filter is normalized on its own.
+    ``weight`` is the layer's weight with each filter already scaled to [0, 1]. With
+    3 input channels the channels are red, green, blue, so each filter is shown as a
+    colour patch (returns H x W x 3); with 1 input channel each is a grayscale patch
+    (returns H x W).
     """
     _check_conv_weight(weight)
     out_ch, in_ch = weight.shape[:2]
@@ -64,7 +60,7 @@ def first_conv_grid(weight: Tensor, ncols: int = 8, pad: int = 1) -> Tensor:
             f"a first conv layer sees 1 (gray) or 3 (RGB) channels, got {in_ch}; "
             "use conv_kernel_grid for deeper layers"
         )
-    tiles = torch.stack([normalize_tensor(w) for w in weight])  # (out, in, kh, kw)
+    tiles = weight.detach().float().cpu()  # (out, in, kh, kw)
     tiles = tiles[:, 0] if in_ch == 1 else tiles.permute(0, 2, 3, 1)
     nrows = -(-out_ch // ncols)
     return _tile(tiles, nrows, min(ncols, out_ch), pad)
@@ -73,20 +69,25 @@ def first_conv_grid(weight: Tensor, ncols: int = 8, pad: int = 1) -> Tensor:
 def conv_kernel_grid(
     weight: Tensor, n_filters: int = 8, n_channels: int = 8, pad: int = 1
 ) -> Tensor:
-    """Kernels of a deeper conv layer, one grayscale 2-D kernel per cell (chapter 4, problem 1b).
+    """Kernels of a deeper conv layer, one grayscale 2-D kernel per cell (chapters 2 and 4, problem 1b).
 
-    Rows are output filters, columns are input channels: the input channels of a
-    deeper layer are feature maps of the layer before, not colours, so each
-    (filter, channel) kernel is its own grayscale picture. Each row is normalized
-    together so kernels of one filter can be compared. Returns H x W.
+    Rows are the first ``n_filters`` output filters, columns the first ``n_channels``
+    input channels: the input channels of a deeper layer are feature maps of the layer
+    before, not colours, so each (filter, channel) kernel is its own grayscale picture.
+    Each row is scaled to [0, 1] together, so the kernels of one filter can be
+    compared. Returns H x W.
     """
-    _check_conv_weight(weight)
+    if weight.dim() != 4:
+        raise ValueError(f"expected a conv weight of shape (out, in, kh, kw), got {tuple(weight.shape)}")
     if n_filters < 1 or n_channels < 1:
         raise ValueError("n_filters and n_channels must be positive")
-    w = weight[:n_filters, :n_channels].detach().float()
-    rows = torch.stack([normalize_tensor(f) for f in w])  # (rows, cols, kh, kw)
-    nrows, ncols = rows.shape[:2]
-    return _tile(rows.flatten(0, 1), nrows, ncols, pad)
+    ### BEGIN SOLUTION
+    rows = weight[:n_filters, :n_channels].detach().float().cpu()
+    low = rows.flatten(1).min(dim=1).values[:, None, None, None]
+    high = rows.flatten(1).max(dim=1).values[:, None, None, None]
+    rows = (rows - low) / (high - low).clamp_min(1e-12)  # each filter on its own
+    return _tile(rows.flatten(0, 1), rows.shape[0], rows.shape[1], pad)
+    ### END SOLUTION
 
 
 def plot_grid(ax: plt.Axes, grid: Tensor, title: str = "") -> plt.Axes:
@@ -98,19 +99,6 @@ def plot_grid(ax: plt.Axes, grid: Tensor, title: str = "") -> plt.Axes:
 
 
 # ---------------------------------------------------------------- feature maps
-
-
-def remove_last_layers(model: nn.Module, n: int = 2) -> nn.Sequential:
-    """The model without its last ``n`` children (chapter 4, problem 2a).
-
-    For a torchvision ResNet, ``n=2`` drops ``avgpool`` and ``fc`` so the output is
-    the last conv stage, (batch, channels, h, w). The children are shared with
-    ``model``, not copied.
-    """
-    children = list(model.children())
-    if not 1 <= n < len(children):
-        raise ValueError(f"n must be between 1 and {len(children) - 1}, got {n}")
-    return nn.Sequential(*children[:-n])
 
 
 def upsample_map(fmap: Tensor, size: tuple[int, int], smooth: bool = True) -> Tensor:
@@ -140,13 +128,14 @@ def plot_map_over_image(
 ) -> plt.Axes:
     """Overlay a feature map or CAM, upsampled to the image size, on the image (chapter 4).
 
-    The map is min-max normalized, so colours show where it is high *relative to
-    itself*; compare values between maps with numbers, not colours.
+    The colour scale runs from the map's own minimum to its maximum, so colours show
+    where it is high *relative to itself*; compare values between maps with numbers,
+    not colours.
     """
     image = np.asarray(image)
-    heat = normalize_tensor(upsample_map(fmap.detach().cpu(), image.shape[:2], smooth))
+    heat = upsample_map(fmap.detach().cpu(), image.shape[:2], smooth)
     show_image(ax, image)
-    ax.imshow(heat.numpy(), cmap="jet", alpha=alpha, vmin=0, vmax=1)
+    ax.imshow(heat.numpy(), cmap="jet", alpha=alpha)  # matplotlib scales the colours to [min, max]
     ax.set_title(title, fontsize=9)
     return ax
 
@@ -184,9 +173,11 @@ def region_share(features: Tensor, mask: Tensor) -> Tensor:
     if features.dim() != 3 or features.shape[1:] != mask.shape:
         raise ValueError(f"features (c, h, w) and mask (h, w) disagree: "
                          f"{tuple(features.shape)} vs {tuple(mask.shape)}")
+    ### BEGIN SOLUTION
     total = features.sum(dim=(1, 2))
     inside = (features * mask).sum(dim=(1, 2))
     return torch.where(total > 0, inside / total.clamp_min(1e-12), torch.zeros_like(total))
+    ### END SOLUTION
 
 
 def units_for_region(features: Tensor, mask: Tensor, k: int = 4) -> Tensor:
@@ -196,6 +187,7 @@ def units_for_region(features: Tensor, mask: Tensor, k: int = 4) -> Tensor:
     above the median unit's), so a unit that fires faintly on one cell cannot win
     with a share of 1.
     """
+    ### BEGIN SOLUTION
     share = region_share(features, mask)
     mean = features.mean(dim=(1, 2))
     active = mean >= mean.median()
@@ -203,6 +195,7 @@ def units_for_region(features: Tensor, mask: Tensor, k: int = 4) -> Tensor:
         raise ValueError(f"k must be between 1 and {int(active.sum())} (active units), got {k}")
     score = torch.where(active, share, torch.full_like(share, -1.0))
     return score.argsort(descending=True)[:k]
+    ### END SOLUTION
 
 
 # ---------------------------------------------------------------- ablation
@@ -216,15 +209,6 @@ def top_units_for_class(fc: nn.Linear, class_idx: int, k: int) -> Tensor:
     if not 1 <= k <= n_units:
         raise ValueError(f"k must be in [1, {n_units}], got {k}")
     return fc.weight[class_idx].detach().argsort(descending=True)[:k]
-
-
-def ablate_units(features: Tensor, units: Tensor | list[int]) -> Tensor:
-    """A copy of ``features`` (c, h, w) or (b, c, h, w) with the given channels zeroed (chapter 4, problem 2c)."""
-    if features.dim() not in (3, 4):
-        raise ValueError(f"expected (c, h, w) or (b, c, h, w), got {tuple(features.shape)}")
-    out = features.clone()
-    out[..., torch.as_tensor(units, dtype=torch.long), :, :] = 0
-    return out
 
 
 def logits_from_features(features: Tensor, fc: nn.Linear) -> Tensor:
@@ -268,16 +252,14 @@ def fewest_units_to_flip(
     """
     if features.dim() != 3:
         raise ValueError(f"expected one image's features (c, h, w), got {tuple(features.shape)}")
+    if order not in ("weight", "contribution"):
+        raise ValueError(f"order must be 'weight' or 'contribution', got {order!r}")
+    ### BEGIN SOLUTION
     pooled = features.detach().mean(dim=(1, 2))
     with torch.no_grad():
         original = int(fc(pooled).argmax())
     weights = fc.weight[original].detach()
-    if order == "weight":
-        ranking = weights.argsort(descending=True)
-    elif order == "contribution":
-        ranking = (weights * pooled).argsort(descending=True)
-    else:
-        raise ValueError(f"order must be 'weight' or 'contribution', got {order!r}")
+    ranking = (weights if order == "weight" else weights * pooled).argsort(descending=True)
     # Row k keeps the units ranked below k+1: every prefix ablated in one fc call.
     c = pooled.numel()
     steps = torch.arange(c, device=pooled.device)
@@ -291,3 +273,4 @@ def fewest_units_to_flip(
         return None
     k = int(flipped[0]) + 1
     return FlipResult(k, ranking[:k].clone(), original, int(preds[k - 1]))
+    ### END SOLUTION

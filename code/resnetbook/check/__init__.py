@@ -10,3 +10,4 @@ from resnetbook.check._base import CheckFailed
 
 __all__ = ["CheckFailed"]
 # One line per chapter module, added by the chapter that defines checks:
+from resnetbook.check.ch4 import ablate_units, class_scores_per_location, features_to_hw_by_c, normalize_filters, normalize_tensor, remove_last_layers  # noqa: F401,E501
