@@ -1,4 +1,8 @@
-"""Chapter 1-2 helpers: lines found in torchvision's installed source, layer counts, drawings."""
+"""Chapter 1-2 helpers: lines found in torchvision's installed source, layer counts, drawings.
+
+The chapter-2 exercises' answers (the uncounted convolutions, the seventh one) are the
+chapter's own functions, tested in test_check_ch2.py.
+"""
 
 import html
 import re
@@ -18,18 +22,19 @@ from resnetbook import architecture as A
 
 
 def test_figure2_class_is_basic_block():
-    assert A.figure2_class() is tv_resnet.BasicBlock
+    assert A.figure2_class(tv_resnet) is tv_resnet.BasicBlock
+    assert A.block_classes(tv_resnet) == [tv_resnet.BasicBlock, tv_resnet.Bottleneck]
     summary = A.summarize_block(tv_resnet.Bottleneck, 256, 64)
     assert summary.kernel_sizes == [1, 3, 1] and summary.expansion == 4
 
 
 def test_residual_branch_lines_hold_the_layers():
-    lines = A.residual_branch_lines()
+    lines = A.residual_branch_lines(tv_resnet.BasicBlock)
     text = A.read_lines(tv_resnet, lines)
     assert [text[n] for n in lines] == [
         "out = self.conv1(x)", "out = self.bn1(out)", "out = self.relu(out)",
         "out = self.conv2(out)", "out = self.bn2(out)"]
-    assert A.residual_branch_layers() == ["conv1", "bn1", "relu", "conv2", "bn2"]
+    assert A.residual_branch_layers(tv_resnet.BasicBlock) == ["conv1", "bn1", "relu", "conv2", "bn2"]
 
 
 def test_bottleneck_branch_has_three_convs():
@@ -38,13 +43,13 @@ def test_bottleneck_branch_has_three_convs():
 
 
 def test_shortcut_add_line():
-    n = A.shortcut_add_line()
+    n = A.shortcut_add_line(tv_resnet.BasicBlock)
     assert A.read_lines(tv_resnet, [n])[n] == "out += identity"
-    assert n > max(A.residual_branch_lines())
+    assert n > max(A.residual_branch_lines(tv_resnet.BasicBlock))
 
 
 def test_projection_shortcut_lines():
-    p = A.projection_shortcut()
+    p = A.projection_shortcut(tv_resnet.ResNet, tv_resnet.BasicBlock)
     text = A.read_lines(tv_resnet, [p.condition, *p.build, *p.apply])
     assert text[p.condition].startswith("if stride != 1")
     assert text[p.build[0]] == "downsample = nn.Sequential("
@@ -61,7 +66,7 @@ def test_read_lines_rejects_bad_line():
 
 
 def test_show_source_numbers_and_marks_lines():
-    n = A.shortcut_add_line()
+    n = A.shortcut_add_line(tv_resnet.BasicBlock)
     shown = A.show_source(tv_resnet.BasicBlock.forward, highlight=[n])
     row = [r for r in repr(shown).splitlines() if r.lstrip().startswith(str(n))][0]
     assert " > " in row and "out += identity" in row
@@ -83,16 +88,11 @@ def test_show_source_numbers_and_marks_lines():
 ])
 def test_counted_layers_match_the_name(builder, depth, shortcuts):
     model = builder()
-    assert len(A.counted_layers(model)) == depth
-    assert len(A.shortcut_convs(model)) == shortcuts
-    assert all(m.kernel_size == (1, 1) for _, m in A.shortcut_convs(model))
-    assert len(A.conv_layers(model)) == depth - 1 + shortcuts
-
-
-def test_seventh_conv_of_resnet18():
-    model = torchvision.models.resnet18()
-    name, conv = A.conv_layers(model)[6]
-    assert name == "layer2.0.conv2" and conv.weight.shape == (128, 128, 3, 3)
+    counted = dict(A.counted_layers(model))
+    assert len(counted) == depth
+    convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == depth - 1 + shortcuts and "fc" in counted
+    assert all(A.is_shortcut(n) == (n not in counted) for n in convs)
 
 
 def test_trace_shapes_with_and_without_downsampling():

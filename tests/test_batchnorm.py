@@ -1,4 +1,8 @@
-"""Chapter 3: from-scratch BatchNorm against nn.BatchNorm2d; slope and intercept against the layer."""
+"""Chapter 3's package helpers: what a layer receives, and its per-channel map drawn.
+
+The chapter's own functions (the equation, its statistics, slope and intercept, the
+from-scratch layer) are tested against nn.BatchNorm2d in test_check_ch3.py.
+"""
 
 import matplotlib
 
@@ -11,95 +15,24 @@ from torch import nn
 
 from resnetbook import batchnorm
 
-SHAPES = [(1, 3, 5, 5), (4, 8, 7, 7), (16, 2, 3, 1)]
-
-
-def _pair(channels: int, momentum: float | None = 0.1) -> tuple[nn.BatchNorm2d, batchnorm.BatchNorm2d]:
-    """A torch layer with non-trivial parameters and buffers, and our copy of it."""
-    g = torch.Generator().manual_seed(channels)
-    ref = nn.BatchNorm2d(channels, momentum=momentum)
-    with torch.no_grad():
-        ref.weight.copy_(torch.randn(channels, generator=g))
-        ref.bias.copy_(torch.randn(channels, generator=g))
-        ref.running_mean.copy_(torch.randn(channels, generator=g))
-        ref.running_var.copy_(torch.rand(channels, generator=g) + 0.5)
-    ours = batchnorm.BatchNorm2d(channels, momentum=momentum)
-    ours.load_state_dict(ref.state_dict())
-    return ref, ours
-
-
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("momentum", [0.1, 0.5, None])
-def test_train_mode_matches_torch(shape, momentum):
-    ref, ours = _pair(shape[1], momentum)
-    for step in range(3):  # several steps: running stats accumulate
-        x = torch.randn(shape, generator=torch.Generator().manual_seed(step)) * 3 + 1
-        torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(ours.running_mean, ref.running_mean)
-    torch.testing.assert_close(ours.running_var, ref.running_var)
-    assert int(ours.num_batches_tracked) == int(ref.num_batches_tracked) == 3
-
-
-@pytest.mark.parametrize("shape", SHAPES)
-def test_eval_mode_matches_torch(shape):
-    ref, ours = _pair(shape[1])
-    ref.eval(), ours.eval()
-    x = torch.randn(shape) * 2 - 1
-    torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(ours.running_var, ref.running_var)  # eval leaves buffers alone
-
-
-def test_running_var_uses_unbiased_variance():
-    ref, _ = _pair(4)
-    x = torch.randn(2, 4, 3, 3)
-    mean, var = batchnorm.expected_running_stats(ref, x)
-    ref(x)
-    torch.testing.assert_close(ref.running_mean, mean)
-    torch.testing.assert_close(ref.running_var, var)
-    # The biased variance would give a different update: the test can tell them apart.
-    _, biased, unbiased = batchnorm.batch_stats(x)
-    assert not torch.allclose(biased, unbiased)
-
-
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("training", [True, False])
-def test_slope_intercept_reproduce_the_layer(shape, training):
-    ref, _ = _pair(shape[1])
-    ref.train(training)
-    x = torch.randn(shape) * 2 + 0.5
-    slope, intercept = batchnorm.slope_intercept(ref, x)
-    with torch.no_grad():
-        y = ref(x)
-    predicted = x * slope[None, :, None, None] + intercept[None, :, None, None]
-    assert (predicted - y).abs().max() < 1e-4
-
-
-def test_slope_intercept_needs_x_in_train_mode():
-    ref, _ = _pair(3)
-    with pytest.raises(ValueError, match="needs the input"):
-        batchnorm.slope_intercept(ref, None, training=True)
-
-
-def test_bad_inputs_raise():
-    with pytest.raises(ValueError, match="N, C, H, W"):
-        batchnorm.batch_stats(torch.zeros(3, 4))
-    with pytest.raises(ValueError, match="channels"):
-        batchnorm.BatchNorm2d(3)(torch.zeros(2, 4, 2, 2))
-    with pytest.raises(ValueError, match="momentum"):
-        batchnorm.BatchNorm2d(3, momentum=2.0)
-
 
 def test_plot_channel_map():
-    ref, _ = _pair(3)
+    layer = nn.BatchNorm2d(3).eval()
     x = torch.randn(2, 3, 4, 4)
     with torch.no_grad():
-        y = ref(x)
-    slope, intercept = batchnorm.slope_intercept(ref, x, training=False)
+        y = layer(x)
+    slope = 1 / (1 + layer.eps) ** 0.5  # default weight 1, bias 0, running mean 0 and variance 1
     fig, ax = plt.subplots()
-    batchnorm.plot_channel_map(ax, x, y, 1, float(slope[1]), float(intercept[1]))
+    batchnorm.plot_channel_map(ax, x, y, 1, slope, 0.0)
     assert len(ax.collections) == 1 and len(ax.lines) == 1
+    batchnorm.plot_channel_map(ax, x, y, 2)  # points only: no line
+    assert len(ax.collections) == 2 and len(ax.lines) == 1
     with pytest.raises(ValueError, match="channel"):
         batchnorm.plot_channel_map(ax, x, y, 3)
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        batchnorm.plot_channel_map(ax, x[0], y[0], 1)
+    with pytest.raises(ValueError, match="same shape"):
+        batchnorm.plot_channel_map(ax, x, y[:1], 1)
     plt.close(fig)
 
 

@@ -3,6 +3,9 @@
 Chapter 1 finds the paper's residual block in the *installed* torchvision source
 (line numbers come from parsing the file, so they follow torchvision releases);
 chapter 2 lists, draws and counts the modules of a ResNet.
+
+The functions that compute chapter 1's worked answers (which class, which lines) hold
+their bodies in ``### BEGIN SOLUTION`` regions: the student release replaces them.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def _assignments(node: ast.FunctionDef, target: str) -> list[ast.Assign]:
 
 
 def _shortcut_add(node: ast.FunctionDef) -> ast.stmt:
-    """The statement adding the shortcut: ``out += identity`` (or ``out = out + identity``)."""
+    """The statement of ``forward`` that adds the shortcut's output (chapter 1)."""
+    ### BEGIN SOLUTION
     for stmt in ast.walk(node):
         if isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, ast.Add):
             return stmt
@@ -67,42 +71,45 @@ def _shortcut_add(node: ast.FunctionDef) -> ast.stmt:
                 and isinstance(stmt.value.op, ast.Add):
             return stmt
     raise ValueError("no addition of a shortcut found in this forward()")
+    ### END SOLUTION
 
 
-def shortcut_add_line(block: type[nn.Module] = tv_resnet.BasicBlock) -> int:
-    """File line of ``out += identity`` in ``block.forward`` (chapter 1)."""
+def shortcut_add_line(block: type[nn.Module]) -> int:
+    """File line where ``block.forward`` adds the shortcut to F(x) (chapter 1, ch1-shortcut-add)."""
+    ### BEGIN SOLUTION
     node, start = _parse_function(block.forward)
     return _file_line(_shortcut_add(node), start)
+    ### END SOLUTION
 
 
-def residual_branch_lines(block: type[nn.Module] = tv_resnet.BasicBlock) -> list[int]:
-    """File lines of F(x) in ``block.forward``: the ``out = self.<layer>(...)`` before the addition.
-
-    Chapter 1. Lines after the addition (the final ReLU) act on F(x) + x, not on F(x).
-    """
+def residual_branch_lines(block: type[nn.Module]) -> list[int]:
+    """File lines of ``block.forward`` that compute F(x) (chapter 1, ch1-residual-lines)."""
+    ### BEGIN SOLUTION
     node, start = _parse_function(block.forward)
     add = _shortcut_add(node)
     steps = [a for a in _assignments(node, "out") if _self_call(a.value) and a.lineno < add.lineno]
     if not steps:
         raise ValueError(f"{block.__name__}.forward has no 'out = self.layer(...)' steps")
     return [_file_line(a, start) for a in steps]
+    ### END SOLUTION
 
 
-def residual_branch_layers(block: type[nn.Module] = tv_resnet.BasicBlock) -> list[str]:
-    """Names of the layers F(x) applies, in order, e.g. ``['conv1', 'bn1', 'relu', ...]`` (chapter 1)."""
+def residual_branch_layers(block: type[nn.Module]) -> list[str]:
+    """Names of the layers F(x) applies in ``block.forward``, in order (chapter 1, ch1-residual-lines)."""
+    ### BEGIN SOLUTION
     node, _ = _parse_function(block.forward)
     add = _shortcut_add(node)
     return [_self_call(a.value) for a in _assignments(node, "out")
             if _self_call(a.value) and a.lineno < add.lineno]
+    ### END SOLUTION
 
 
 @dataclass(frozen=True)
 class ProjectionShortcut:
-    """Where the "dotted" shortcut W_s x of Eq. 2 lives in torchvision (chapter 1).
+    """Where the "dotted" shortcut W_s x of Eq. 2 lives in torchvision (chapter 1, ch1-dotted-shortcut).
 
-    ``condition``: the ``if`` in ``ResNet._make_layer`` deciding when a projection is needed;
-    ``build``: the ``downsample = nn.Sequential(conv1x1(...), norm_layer(...))`` statement;
-    ``apply``: the ``if self.downsample is not None: identity = self.downsample(x)`` lines.
+    ``condition``: the line deciding when a projection is built; ``build``: the lines
+    building it; ``apply``: the lines applying it. All are file line numbers.
     """
 
     condition: int
@@ -118,9 +125,9 @@ def _enclosing_if(node: ast.FunctionDef, child: ast.stmt) -> ast.If:
     raise ValueError("the statement is not inside an if")
 
 
-def projection_shortcut(resnet: type[nn.Module] = tv_resnet.ResNet,
-                        block: type[nn.Module] = tv_resnet.BasicBlock) -> ProjectionShortcut:
-    """Find the lines that build and apply the projection shortcut (chapter 1)."""
+def projection_shortcut(resnet: type[nn.Module], block: type[nn.Module]) -> ProjectionShortcut:
+    """Find the lines that build and apply the projection shortcut (chapter 1, ch1-dotted-shortcut)."""
+    ### BEGIN SOLUTION
     make_layer, start = _parse_function(resnet._make_layer)
     built = [a for a in _assignments(make_layer, "downsample") if isinstance(a.value, ast.Call)]
     if len(built) != 1:
@@ -136,6 +143,7 @@ def projection_shortcut(resnet: type[nn.Module] = tv_resnet.ResNet,
         build=list(range(_file_line(built[0], start), start + built[0].end_lineno)),
         apply=[_file_line(guard, fstart), _file_line(applied[0], fstart)],
     )
+    ### END SOLUTION
 
 
 def source_file(obj: object) -> str:
@@ -262,23 +270,27 @@ def summarize_block(block: type[nn.Module], inplanes: int = 64, planes: int = 64
     )
 
 
-def block_classes(module: object = tv_resnet) -> list[type[nn.Module]]:
-    """The residual block classes a module defines: ``nn.Module`` subclasses with ``expansion`` (chapter 1)."""
+def block_classes(module: object) -> list[type[nn.Module]]:
+    """The residual block classes a module defines (chapter 1, ch1-figure2-class)."""
+    ### BEGIN SOLUTION
     return [obj for _, obj in inspect.getmembers(module, inspect.isclass)
             if issubclass(obj, nn.Module) and hasattr(obj, "expansion")
             and obj.__module__ == module.__name__]
+    ### END SOLUTION
 
 
-def figure2_class(module: object = tv_resnet) -> type[nn.Module]:
-    """The block of the paper's Figure 2: two 3x3 convolutions, output width = input width.
+def figure2_class(module: object) -> type[nn.Module]:
+    """The class of ``module`` implementing the block of the paper's Figure 2 (chapter 1, ch1-figure2-class).
 
-    Chapter 1. Raises ``ValueError`` unless exactly one class fits.
+    Raises ``ValueError`` unless exactly one class fits.
     """
+    ### BEGIN SOLUTION
     fits = [b for b in block_classes(module)
             if summarize_block(b, 64, 64).kernel_sizes == [3, 3] and b.expansion == 1]
     if len(fits) != 1:
         raise ValueError(f"expected one block with two 3x3 convs and expansion 1, found {fits}")
     return fits[0]
+    ### END SOLUTION
 
 
 def trace_shapes(module: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
@@ -319,29 +331,18 @@ def module_tree(model: nn.Module, max_depth: int | None = None) -> list[str]:
     return rows
 
 
-def conv_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
-    """Every ``Conv2d`` of a model with its qualified name, in module order (chapter 2)."""
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-
-
 def is_shortcut(name: str) -> bool:
     """True for modules on a projection shortcut (inside a block's ``downsample``) (chapter 2)."""
     return "downsample" in name.split(".")
 
 
 def counted_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The weighted layers in a ResNet's name: convolutions and ``fc`` on the main path (chapter 2).
+    """The weighted layers a ResNet's depth counts, with their names (chapter 2; the stand-in note).
 
-    Projection-shortcut convolutions (``downsample``) run beside the main path, so
-    the paper leaves them out: its plain networks of the same depth have none.
+    Which layers these are, and why, is chapter 2's exercise ch2-uncounted-convs.
     """
     return [(n, m) for n, m in model.named_modules()
             if isinstance(m, (nn.Conv2d, nn.Linear)) and not is_shortcut(n)]
-
-
-def shortcut_convs(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
-    """The 1x1 projection convolutions the count leaves out (chapter 2)."""
-    return [(n, m) for n, m in conv_layers(model) if is_shortcut(n)]
 
 
 def residual_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
