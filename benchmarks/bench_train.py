@@ -3,14 +3,14 @@
 Measures, in one run:
 
 * ``time_to_90_s``: wall seconds from the in-memory tensors to the first
-  evaluation at >= 90% test accuracy (every ``eval_every`` epochs, time counted) with ``train.SPEED_RECIPE``
+  evaluation at >= 90% test accuracy (every ``eval_every`` epochs, time counted) with ``training.SPEED_RECIPE``
   (median of ``--repeats`` runs, seeds 0, 1, ..., after one short untimed warm-up run;
   a run that misses 90% is repeated half an epoch longer, its time counted);
 * ``baseline_time_to_90_s``: the same for the chapter's starter network trained
   the way the PyTorch FashionMNIST tutorial does it (torchvision dataset +
   ``ToTensor``, ``DataLoader(batch_size=64, shuffle=True)``, Adam at 1e-3,
   float32, evaluated every epoch);
-* ``final_test_acc``: test accuracy of ``train.BEST_RECIPE`` (the chapter's best
+* ``final_test_acc``: test accuracy of ``training.BEST_RECIPE`` (the chapter's best
   configuration) trained on the chapter's 50k training split.
 
 Writes ``benchmarks/results/train.json`` and prints the same as one line.
@@ -31,7 +31,7 @@ import torchvision
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from resnetbook import data, models, precision, train
+from resnetbook import data, models, precision, training
 from resnetbook.device import get_device, seed_everything
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
@@ -39,11 +39,11 @@ RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
 
 def warm_up(dataset) -> float:
     """An untimed short run, so that oneDNN has built its kernels before the clock starts (seconds)."""
-    splits = train.make_splits(dataset, val_size=0)
-    hp = train.HParams(**{**train.SPEED_RECIPE.hp.__dict__, "epochs": 0.05})
+    splits = training.make_splits(dataset, val_size=0)
+    hp = training.HParams(**{**training.SPEED_RECIPE.hp.__dict__, "epochs": 0.05})
     start = time.perf_counter()
-    train.fit(train.SPEED_RECIPE.build(splits.X_train), splits.X_train, splits.y_train, hp,
-              splits.X_test, splits.y_test, progress=False)
+    training.fit(training.SPEED_RECIPE.build(splits.X_train), splits.X_train, splits.y_train, hp,
+                 splits.X_test, splits.y_test, progress=False)
     return time.perf_counter() - start
 
 
@@ -54,20 +54,41 @@ def schedules(first: float, longest: float) -> list[float]:
 
 def engine_time_to_90(dataset, seed: int, max_epochs: float) -> tuple[float, float, float]:
     """Seconds and epochs until the speed recipe first reaches 90% test accuracy, and that accuracy."""
-    splits = train.make_splits(dataset, val_size=0, seed=seed)
-    recipe = train.SPEED_RECIPE
+    splits = training.make_splits(dataset, val_size=0, seed=seed)
+    recipe = training.SPEED_RECIPE
     seed_everything(seed)
     start = time.perf_counter()
     for epochs in schedules(recipe.hp.epochs, max_epochs):  # lengthen the schedule if 90% is missed
-        hp = train.HParams(**{**recipe.hp.__dict__, "epochs": epochs, "seed": seed})
-        _, history = train.fit(recipe.build(splits.X_train), splits.X_train, splits.y_train, hp,
-                               splits.X_test, splits.y_test, progress=False)
+        hp = training.HParams(**{**recipe.hp.__dict__, "epochs": epochs, "seed": seed})
+        _, history = training.fit(recipe.build(splits.X_train), splits.X_train, splits.y_train, hp,
+                                  splits.X_test, splits.y_test, progress=False)
         reached = history.time_to(0.90)
         if math.isfinite(reached):
             i = history.seconds.index(reached)
             # wall time of the runs that missed counts too: it is time spent getting there
             return time.perf_counter() - start - (history.seconds[-1] - reached), history.epoch[i], history.val_acc[i]
     return math.inf, max_epochs, history.val_acc[-1]
+
+
+def tutorial_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer) -> None:
+    """One epoch as the PyTorch FashionMNIST tutorial trains: float32, one step per batch."""
+    device = next(model.parameters()).device
+    loss_fn = torch.nn.CrossEntropyLoss()
+    model.train()
+    for X, y in loader:
+        loss = loss_fn(model(X.to(device)), y.to(device))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+@torch.no_grad()
+def tutorial_accuracy(model: torch.nn.Module, loader: DataLoader) -> float:
+    """Top-1 accuracy over ``loader``, as the tutorial's test loop measures it."""
+    device = next(model.parameters()).device
+    model.eval()
+    correct = sum((model(X.to(device)).argmax(1).cpu() == y).sum().item() for X, y in loader)
+    return correct / len(loader.dataset)
 
 
 def baseline_time_to_90(max_epochs: int, seed: int = 0) -> tuple[float, int, float]:
@@ -84,8 +105,8 @@ def baseline_time_to_90(max_epochs: int, seed: int = 0) -> tuple[float, int, flo
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     start, acc = time.perf_counter(), 0.0
     for epoch in range(1, max_epochs + 1):
-        train.train(model, loader, optimizer)
-        acc = train.evaluate(model, test_loader)
+        tutorial_epoch(model, loader, optimizer)
+        acc = tutorial_accuracy(model, test_loader)
         print(f"  baseline epoch {epoch}: test accuracy {acc:.4f} at {time.perf_counter() - start:.1f} s",
               flush=True)
         if acc >= 0.90:
@@ -95,13 +116,13 @@ def baseline_time_to_90(max_epochs: int, seed: int = 0) -> tuple[float, int, flo
 
 def final_test_accuracy(dataset, seed: int = 0) -> tuple[float, float]:
     """Test accuracy and training seconds of the chapter's best recipe on the 50k training split."""
-    splits = train.make_splits(dataset, val_size=10_000, seed=seed)
+    splits = training.make_splits(dataset, val_size=10_000, seed=seed)
     seed_everything(seed)
     start = time.perf_counter()
-    model, _ = train.fit(train.BEST_RECIPE.build(), splits.X_train, splits.y_train,
-                         train.BEST_RECIPE.hp, progress=False)
+    model, _ = training.fit(training.BEST_RECIPE.build(), splits.X_train, splits.y_train,
+                            training.BEST_RECIPE.hp, progress=False)
     seconds = time.perf_counter() - start
-    return train.accuracy(model, splits.X_test, splits.y_test, tta=train.BEST_RECIPE.hp.tta), seconds
+    return training.accuracy(model, splits.X_test, splits.y_test, tta=training.BEST_RECIPE.hp.tta), seconds
 
 
 def _seconds(value: float) -> float | None:
@@ -135,7 +156,7 @@ def main() -> None:
         "baseline_epochs": base[1],
         "speedup": _seconds(base[0] / time_to_90),
         "final_test_acc": round(final_acc, 4),
-        "final_epochs": train.BEST_RECIPE.hp.epochs,
+        "final_epochs": training.BEST_RECIPE.hp.epochs,
         "final_train_s": round(final_seconds, 1),
         "threads": torch.get_num_threads(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset (OpenMP default)"),

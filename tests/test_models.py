@@ -99,13 +99,13 @@ def test_whiten_stem_decorrelates_patches_and_freezes_the_filters():
 
 
 def test_whiten_stem_filters_stay_fixed_in_training():
-    from resnetbook import train
+    from resnetbook import training
 
     X = correlated_images(128)
     y = torch.arange(128) % 10
     net = models.whiten_stem(models.fast_net((8, 8, 8), stem=18), X)
     before = net.stem[0].weight.clone()
-    trained, _ = train.fit(net, X, y, train.HParams(epochs=1, batch_size=32, amp=False), progress=False)
+    trained, _ = training.fit(net, X, y, training.HParams(epochs=1, batch_size=32, amp=False), progress=False)
     assert torch.equal(trained.stem[0].weight, before)
 
 

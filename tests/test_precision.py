@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from resnetbook import precision, train
+from resnetbook import precision, training
 
 CUDA = torch.device("cuda")
 CPU = torch.device("cpu")
@@ -53,12 +53,13 @@ def test_the_cpu_never_gets_float16(monkeypatch):
 
 
 @pytest.mark.parametrize("forced", ["0", "1"])
-def test_train_runs_with_either_cpu_precision(monkeypatch, forced):
+def test_engine_trains_with_either_cpu_precision(monkeypatch, forced):
     monkeypatch.setenv("RESNETBOOK_BF16", forced)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
     X, y = torch.randn(32, 1, 2, 2), torch.randint(0, 3, (32,))
     before = [p.detach().clone() for p in model.parameters()]
-    loss, acc = train.train(model, [(X, y)], torch.optim.SGD(model.parameters(), lr=0.1), amp=True)
-    assert loss > 0 and 0 <= acc <= 1
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    hp = training.HParams(epochs=1, batch_size=16, amp=True, crop_padding=0, channels_last=False)
+    trained, history = training.fit(model, X, y, hp, X, y, progress=False)
+    assert history.train_loss[-1] > 0 and 0 <= history.val_acc[-1] <= 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, trained.parameters()))

@@ -34,7 +34,7 @@ def image_grid(axes: np.ndarray, images: Sequence, titles: Sequence[str],
 
 
 def learning_curves(ax: Axes, history, label: str = "", style: str = "-") -> Axes:
-    """Training and validation top-1 against epoch for one ``train.History`` (chapter 5)."""
+    """Training and validation top-1 against epoch for one ``training.History`` (chapter 5)."""
     prefix = f"{label} " if label else ""
     line, = ax.plot(history.epoch, history.train_acc, style, marker="o", ms=3, label=f"{prefix}train")
     ax.plot(history.epoch, history.val_acc, "--", color=line.get_color(), marker="s", ms=3,

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from resnetbook import data, models, train
+from resnetbook import data, models, training
 from resnetbook.device import get_device, seed_everything
 from resnetbook.download import file_digest
 
@@ -28,19 +28,19 @@ SEED = 0
 # The recipe: the whole 60k training set (no validation split: nothing is tuned
 # on this run), crop + flip augmentation, one-cycle Nesterov SGD. No test-time
 # flips, so the recorded accuracy is what a plain forward pass gives.
-RECIPE = train.HParams(epochs=15, batch_size=256, lr=0.2, weight_decay=5e-4,
-                       label_smoothing=0.1, crop_padding=2, flip=True, ema_decay=0.0,
-                       tta=False, seed=SEED)
+RECIPE = training.HParams(epochs=15, batch_size=256, lr=0.2, weight_decay=5e-4,
+                          label_smoothing=0.1, crop_padding=2, flip=True, ema_decay=0.0,
+                          tta=False, seed=SEED)
 
 
-def train_standin(hp: train.HParams = RECIPE, progress: bool = True) -> tuple[nn.Module, dict]:
+def train_standin(hp: training.HParams = RECIPE, progress: bool = True) -> tuple[nn.Module, dict]:
     """Train ``fashion_resnet`` with the engine; return the float32 CPU model and its json (stand-ins)."""
     seed_everything(hp.seed)
-    splits = train.make_splits(data.load_fashion_mnist(), val_size=0, seed=hp.seed)
+    splits = training.make_splits(data.load_fashion_mnist(), val_size=0, seed=hp.seed)
     model = models.fashion_resnet()
     start = time.perf_counter()
-    model, history = train.fit(model, splits.X_train, splits.y_train, hp, progress=progress,
-                               desc="fashion_resnet")
+    model, history = training.fit(model, splits.X_train, splits.y_train, hp, progress=progress,
+                                  desc="fashion_resnet")
     seconds = time.perf_counter() - start
     model = model.to("cpu", memory_format=torch.contiguous_format).float().eval()
     test_acc = test_accuracy(model, splits.X_test.cpu(), splits.y_test.cpu())
@@ -64,7 +64,7 @@ def describe(model: nn.Module) -> str:
 
 def test_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
     """Plain float32 top-1 accuracy on the test set (what the registry's model gives)."""
-    return train.accuracy(model, X, y, tta=False, amp=False)
+    return training.accuracy(model, X, y, tta=False, amp=False)
 
 
 def save(model: nn.Module, meta: dict, folder: Path = FOLDER) -> Path:

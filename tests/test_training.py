@@ -1,13 +1,16 @@
-"""The chapter-5 loop and the fast engine on tiny synthetic data (resnetbook.train)."""
+"""The chapter-5 engine on tiny synthetic data (resnetbook.training).
+
+The plain loop (train, get_prediction, evaluate) lives in chapter 5; tests/test_check_ch5.py
+tests it and its self-checks.
+"""
 
 import math
 from types import SimpleNamespace
 
 import pytest
 import torch
-from torch import nn
 
-from resnetbook import models, train
+from resnetbook import models, training
 
 
 def toy_data(n=256, seed=0):
@@ -21,60 +24,19 @@ def toy_data(n=256, seed=0):
     return X, y
 
 
-class Fixed(nn.Module):
-    """A 'model' that returns given logits, for hand-checked accuracies."""
-
-    def __init__(self, logits):
-        super().__init__()
-        self.logits = logits
-        self.dummy = nn.Parameter(torch.zeros(1))
-
-    def forward(self, X):
-        return self.logits[: len(X)]
-
-
-def test_train_one_epoch_decreases_the_loss():
-    torch.manual_seed(0)
-    X, y = toy_data()
-    model = models.starter_cnn(width=4, hidden=16)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    losses = [train.train(model, train.batches(X, y, 32), optimizer)[0] for _ in range(3)]
-    assert losses[-1] < 0.7 * losses[0]
-
-
-def test_evaluate_on_a_hand_made_case():
-    logits = torch.tensor([[2.0, 1.0], [0.0, 3.0], [5.0, 1.0], [1.0, 0.0]])
-    y = torch.tensor([0, 1, 1, 1])  # right, right, wrong, wrong
-    assert train.evaluate(Fixed(logits), [(torch.zeros(4, 1, 2, 2), y)]) == 0.5
-    assert train.get_prediction(Fixed(logits), torch.zeros(4, 1, 2, 2)).tolist() == [0, 1, 0, 0]
-
-
-def test_get_prediction_shape_and_bad_input():
-    model = models.starter_cnn(width=4, hidden=8)
-    pred = train.get_prediction(model, torch.randn(5, 1, 28, 28))
-    assert pred.shape == (5,) and pred.dtype == torch.int64 and pred.max() < 10
-    with pytest.raises(ValueError, match="N,C,H,W"):
-        train.get_prediction(model, torch.randn(1, 28, 28))
-
-
-def test_evaluate_rejects_empty_data():
-    with pytest.raises(ValueError, match="no batches"):
-        train.evaluate(models.starter_cnn(width=2, hidden=2), [])
-
-
 def test_batches_cover_every_example_once():
     X, y = torch.arange(10).float().view(10, 1, 1, 1), torch.arange(10)
-    seen = torch.cat([yb for _, yb in train.batches(X, y, 3, shuffle=True,
-                                                      generator=torch.Generator().manual_seed(0))])
+    seen = torch.cat([yb for _, yb in training.batches(X, y, 3, shuffle=True,
+                                                         generator=torch.Generator().manual_seed(0))])
     assert sorted(seen.tolist()) == list(range(10))
     with pytest.raises(ValueError):
-        list(train.batches(X, y[:5], 3))
+        list(training.batches(X, y[:5], 3))
 
 
 def test_random_crop_shifts_within_padding_and_keeps_pixels():
     X = torch.zeros(64, 1, 28, 28)
     X[:, 0, 14, 14] = 1.0
-    out = train.random_crop(X, 2, torch.Generator().manual_seed(0))
+    out = training.random_crop(X, 2, torch.Generator().manual_seed(0))
     assert out.shape == X.shape
     rows, cols = (out[:, 0] == 1).nonzero()[:, 1:].T
     assert rows.sub(14).abs().max() <= 2 and cols.sub(14).abs().max() <= 2
@@ -83,7 +45,7 @@ def test_random_crop_shifts_within_padding_and_keeps_pixels():
 
 def test_random_flip_mirrors_about_half():
     X = torch.arange(28.0).expand(200, 1, 28, 28)
-    out = train.random_flip(X, torch.Generator().manual_seed(0))
+    out = training.random_flip(X, torch.Generator().manual_seed(0))
     flipped = (out[:, 0, 0, 0] == 27).sum().item()
     assert 60 < flipped < 140
     assert torch.equal(out.sort(-1).values, X)
@@ -94,20 +56,20 @@ def test_make_splits_holds_out_validation_and_normalizes():
     ds = SimpleNamespace(train_images=torch.randint(0, 256, (100, 28, 28), dtype=torch.uint8, generator=g),
                          train_labels=torch.arange(100), test_images=torch.zeros(10, 28, 28, dtype=torch.uint8),
                          test_labels=torch.zeros(10, dtype=torch.int64))
-    s = train.make_splits(ds, val_size=20, seed=0, device="cpu")
+    s = training.make_splits(ds, val_size=20, seed=0, device="cpu")
     assert s.X_train.shape == (80, 1, 28, 28) and s.X_val.shape == (20, 1, 28, 28)
     assert set(s.y_train.tolist()).isdisjoint(s.y_val.tolist())
     assert abs(s.X_train.mean().item()) < 1e-4 and abs(s.X_train.std().item() - 1) < 1e-3
     with pytest.raises(ValueError, match="val_size"):
-        train.make_splits(ds, val_size=100)
+        training.make_splits(ds, val_size=100)
 
 
 def tiny_fit(seed, epochs=2, **kwargs):
     X, y = toy_data(256)
-    hp = train.HParams(epochs=epochs, batch_size=64, lr=0.05, seed=seed, amp=False, **kwargs)
+    hp = training.HParams(epochs=epochs, batch_size=64, lr=0.05, seed=seed, amp=False, **kwargs)
     torch.manual_seed(seed)  # the initial weights come from the global generator
     model = models.fast_net((8, 8, 8), stem=4)
-    return train.fit(model, X, y, hp, X, y, progress=False)
+    return training.fit(model, X, y, hp, X, y, progress=False)
 
 
 def test_fit_is_deterministic_with_a_seed():
@@ -143,7 +105,7 @@ def test_fit_runs_fractions_of_an_epoch():
 
 def test_ema_follows_the_weights():
     model = models.fast_net((8, 8, 8), stem=4)
-    ema = train.EMA(model, decay=0.5)
+    ema = training.EMA(model, decay=0.5)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(1.0)
@@ -155,16 +117,16 @@ def test_ema_follows_the_weights():
 
 def test_hparams_reject_bad_values():
     with pytest.raises(ValueError):
-        train.HParams(epochs=0)
+        training.HParams(epochs=0)
     with pytest.raises(ValueError, match="eval_every"):
-        train.HParams(eval_every=0)
+        training.HParams(eval_every=0)
     with pytest.raises(ValueError):
-        train.HParams(ema_decay=1.0)
+        training.HParams(ema_decay=1.0)
 
 
 @pytest.mark.parametrize("steps", [2, 3, 100])
 def test_one_cycle_rises_then_falls(steps):
-    factor = train.one_cycle(steps, pct_start=0.25)
+    factor = training.one_cycle(steps, pct_start=0.25)
     values = [factor(i) for i in range(steps + 1)]
     peak = values.index(max(values))
     assert values[0] == pytest.approx(0.1) and max(values) == pytest.approx(1.0)
@@ -174,10 +136,10 @@ def test_one_cycle_rises_then_falls(steps):
 
 
 def test_a_whitening_recipe_builds_from_the_training_images():
-    recipe = train.Recipe(dict(widths=(8, 8, 8), stem=18), train.HParams(epochs=1), whiten=True)
+    recipe = training.Recipe(dict(widths=(8, 8, 8), stem=18), training.HParams(epochs=1), whiten=True)
     with pytest.raises(ValueError, match="build\\(X_train\\)"):
         recipe.build()
     X, _ = toy_data(64)
     model = recipe.build(X)
     assert not model.stem[0].weight.requires_grad
-    assert train.SPEED_RECIPE.build(X).stem[0].weight.requires_grad is False
+    assert training.SPEED_RECIPE.build(X).stem[0].weight.requires_grad is False

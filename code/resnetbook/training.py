@@ -1,16 +1,15 @@
-"""Training and evaluation: the chapter-5 functions and a fast engine (chapter 5, stand-ins, benchmark).
+"""Training engine and data as tensors (chapter 5, stand-ins, benchmark).
 
-Two layers:
-
-* ``train``, ``get_prediction``, ``evaluate``: the plain loop chapter 5 teaches
-  (problem 4a-c), written with the names d2l uses (``X``, ``y``, ``lr``).
-* ``fit`` and friends: the fast engine. Why it is fast on a CPU (airbench-style):
-  the whole dataset is one normalized tensor (no per-sample PIL transforms),
-  augmentation works on whole batches, convolutions run ``channels_last`` in
-  bfloat16 where the CPU supports it, and a one-cycle schedule with label
-  smoothing, an EMA of the weights and flip test-time augmentation gets the
-  most out of few epochs. The benchmark's ``SPEED_RECIPE`` also fixes the first
-  layer to whitening filters computed from the data (``models.whiten_stem``).
+Chapter 5's students write the plain loop themselves (``train``, ``get_prediction``,
+``evaluate``, in the chapter's scaffold cells; ``resnetbook.check`` checks them). This
+module holds what the chapter uses around them: the splits as in-memory tensors,
+``batches``, batched augmentation, ``History``, and ``fit``, the fast engine. Why it
+is fast on a CPU (airbench-style): the whole dataset is one normalized tensor (no
+per-sample PIL transforms), augmentation works on whole batches, convolutions run
+``channels_last`` in bfloat16 where the CPU supports it, and a one-cycle schedule
+with label smoothing, an EMA of the weights and flip test-time augmentation gets the
+most out of few epochs. The benchmark's ``SPEED_RECIPE`` also fixes the first layer
+to whitening filters computed from the data (``models.whiten_stem``).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -28,8 +27,6 @@ from tqdm.auto import tqdm
 
 from resnetbook.device import get_device
 from resnetbook.precision import autocast, grad_scaler
-
-Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
 # ---------------------------------------------------------------- data as tensors
@@ -121,64 +118,6 @@ def augment(X: torch.Tensor, padding: int = 2, flip: bool = True,
     """Random crop (via padding) and horizontal flip of a whole batch (chapter 5)."""
     X = random_crop(X, padding, generator)
     return random_flip(X, generator) if flip else X
-
-
-# ---------------------------------------------------------------- the plain loop (problem 4a-c)
-
-
-def train(model: nn.Module, data: Batches, optimizer: torch.optim.Optimizer,
-          loss_fn: nn.Module | None = None, scheduler=None, amp: bool = False) -> tuple[float, float]:
-    """Train ``model`` for one epoch over ``data``; return (mean loss, training top-1) (chapter 5, 4a).
-
-    ``data`` is any iterable of ``(X, y)`` batches: a ``DataLoader`` or ``batches(...)``.
-    ``amp=True`` runs the forward pass in mixed precision suited to the device
-    (``resnetbook.precision``: bfloat16 where native, float16 with loss scaling on
-    other GPUs, float32 otherwise).
-    """
-    loss_fn = loss_fn or nn.CrossEntropyLoss()
-    device = next(model.parameters()).device
-    scaler = grad_scaler(device, amp)
-    model.train()
-    total_loss, correct, count = 0.0, 0, 0
-    for X, y in data:
-        X, y = X.to(device), y.to(device)
-        with autocast(device, amp):
-            y_hat = model(X)
-            loss = loss_fn(y_hat, y)
-        optimizer.zero_grad()
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        if scheduler is not None:
-            scheduler.step()
-        total_loss += loss.item() * len(y)
-        correct += (y_hat.argmax(dim=1) == y).sum().item()
-        count += len(y)
-    if count == 0:
-        raise ValueError("train got no batches")
-    return total_loss / count, correct / count
-
-
-@torch.no_grad()
-def get_prediction(model: nn.Module, X: torch.Tensor, amp: bool = False) -> torch.Tensor:
-    """Index of the predicted class for each image in ``X`` ``[N,C,H,W]`` (chapter 5, 4b)."""
-    if X.dim() != 4:
-        raise ValueError(f"expected a batch of images [N,C,H,W], got shape {tuple(X.shape)}")
-    model.eval()
-    device = next(model.parameters()).device
-    with autocast(device, amp):
-        return model(X.to(device)).argmax(dim=1)
-
-
-def evaluate(model: nn.Module, data: Batches, amp: bool = False) -> float:
-    """Top-1 accuracy of ``model`` over ``(X, y)`` batches: the fraction predicted right (chapter 5, 4b)."""
-    correct, count = 0, 0
-    for X, y in data:
-        correct += (get_prediction(model, X, amp).cpu() == y.cpu()).sum().item()
-        count += len(y)
-    if count == 0:
-        raise ValueError("evaluate got no batches")
-    return correct / count
 
 
 # ---------------------------------------------------------------- the fast engine
