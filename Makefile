@@ -25,8 +25,8 @@ endif
 # Idle OpenMP threads that spin slow PyTorch 2-10x when the 2 cores are shared
 # (measured: a training step 287 ms -> 116 ms under load). Kernels inherit it.
 export OMP_WAIT_POLICY ?= PASSIVE
-# No progress bars in what the build executes (tqdm reads TQDM_* variables): nobody
-# watches them, and they would reach the pages. In Jupyter and Colab they show.
+# No progress bars in what the build executes (resnetbook.progress reads it): nobody
+# watches them, and their widgets would reach the pages. In Jupyter and Colab they show.
 export TQDM_DISABLE ?= 1
 
 .PHONY: book test bench standins setup data browser student student-release outputs clean

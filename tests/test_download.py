@@ -231,16 +231,24 @@ def test_file_digest_matches_hashlib(tmp_path):
 
 
 def test_progress_bar_names_the_file_not_its_temporary_name(server, tmp_path, checkpoint_bytes, monkeypatch):
-    from resnetbook import download
+    from resnetbook import download, progress
 
     labels = []
 
-    class RecordingBar(download.tqdm):
-        def __init__(self, *args, **kwargs):
-            labels.append(kwargs.get("desc"))
-            super().__init__(*args, **{**kwargs, "disable": True})
+    def recording_bar(*args, **kwargs):
+        labels.append(kwargs.get("desc"))
+        return progress.bar(*args, **{**kwargs, "disable": True})
 
-    monkeypatch.setattr(download, "tqdm", RecordingBar)
+    monkeypatch.setattr(download, "bar", recording_bar)
     url = server.add("/resnet-abc.pth", checkpoint_bytes)
     fetch(url, tmp_path / "resnet-abc.pth", sha256=sha256_of(checkpoint_bytes))
     assert labels == ["resnet-abc.pth"]
+
+
+@pytest.mark.parametrize("value, off", [("1", True), ("true", True), ("", False), ("0", False)])
+def test_tqdm_disable_turns_off_every_bar_even_the_notebook_widget(monkeypatch, value, off):
+    from resnetbook import progress
+
+    monkeypatch.setenv("TQDM_DISABLE", value)
+    assert progress.bar(range(3)).disable is off
+    assert progress.bar(range(3), disable=True).disable

@@ -28,7 +28,9 @@ MYST_LEFTOVER = re.compile(
     r"|^\s*:::|^\s*```\{",
     re.M,
 )
-TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\w*Error: ", re.M)
+# A chapter may print an error message on purpose (chapter 1 shows a shape mismatch);
+# a traceback is what an uncaught error leaves.
+TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
 WARNING = re.compile(r"\b[A-Z]\w*Warning\b\s*:|^\s*warnings\.warn\(", re.M)
 MACHINE_PATH = re.compile(
     r"(?<![\w.~$}])/(?:work|home|root|tmp|usr|opt|var|private|Users)/\S*|[A-Za-z]:\\\S+|site-packages|dist-packages|\.venv/"
@@ -61,6 +63,7 @@ def problems(html: str, chapter: int | None = None) -> list[str]:
     ]:
         found += [f"{name}: {match.group().strip()[:80]!r}" for match in pattern.finditer(where)]
     found += [f"stderr output: {n.get_text()[:80]!r}" for n in soup.select(".cell_output .stderr")]
+    found += [f"traceback: {n.get_text()[:80]!r}" for n in soup.select(".cell_output .traceback")]
     if chapter is not None:
         for title in soup.select(".exercise .admonition-title, .solution .admonition-title"):
             match = EXERCISE_NUMBER.match(title.get_text(" ", strip=True))
@@ -105,6 +108,7 @@ CLEAN = _page(
         ("<p>The answer is {glue:text}`ch4_unit`.</p>", "unrendered MyST"),
         ("<p>:::{solution-end}\n:::</p>", "unrendered MyST"),
         ('<div class="cell_output"><pre>Traceback (most recent call last):\n  File "x"</pre></div>', "traceback"),
+        ('<div class="cell_output"><div class="output traceback"><pre>KeyError: 1</pre></div></div>', "traceback"),
         ('<div class="cell_output"><pre>/x/tqdm/auto.py:21: TqdmWarning: IProgress not found</pre></div>', "printed warning"),
         ('<div class="cell_output"><pre>saved to /home/runner/work/book/x.png</pre></div>', "machine path"),
         ('<div class="cell_output"><pre>lib/python3.11/site-packages/torch</pre></div>', "machine path"),

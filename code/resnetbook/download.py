@@ -25,7 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm  # a widget in Jupyter and Colab, text elsewhere
+from resnetbook.progress import bar  # a widget in Jupyter and Colab, text elsewhere
 
 CHUNK_BYTES = 1 << 16
 OFFLINE_HINT = (
@@ -100,12 +100,12 @@ def _download_to(url: str, part: Path, timeout: float, progress: bool, name: str
         length = response.headers.get("Content-Length")
         total = int(length) if length is not None else None
         received = 0
-        with tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
-                  desc=name) as bar:
+        with bar(total=total, unit="B", unit_scale=True, disable=not progress,
+                  desc=name) as shown:
             for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
                 out.write(chunk)
                 received += len(chunk)
-                bar.update(len(chunk))
+                shown.update(len(chunk))
     # http.client returns a short body without complaint when the server hangs up early.
     if total is not None and received != total:
         raise DownloadError(f"the connection closed after {received} of {total} bytes")

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from resnetbook.progress import bar as progress_bar
 
 from resnetbook.device import get_device
 from resnetbook.precision import autocast, grad_scaler
@@ -312,7 +312,7 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, hp: HParams | None =
     scaler = grad_scaler(X.device, hp.amp)
     ema = EMA(model, hp.ema_decay) if hp.ema_decay > 0 else None
     history, start = History(), time.perf_counter()
-    bar = tqdm(range(1, math.ceil(total_steps / steps_per_epoch) + 1), desc=desc, disable=not progress,
+    bar = progress_bar(range(1, math.ceil(total_steps / steps_per_epoch) + 1), desc=desc, disable=not progress,
                leave=False)
     for epoch in bar:
         left = total_steps - (epoch - 1) * steps_per_epoch
