@@ -48,3 +48,23 @@ def reference(chapter: str, name: str, *, extra_cells: tuple[str, ...] = ()) -> 
         raise LookupError(f"{chapter}: {len(defining)} code cells define {name!r}, expected 1")
     _exec(defining[0].source, namespace, f"{chapter}:{defining[0].get('id')}")
     return namespace[name]
+
+
+def check_reports_one_line(check_fn: Any, name: str, solution: Any, capsys: Any) -> None:
+    """A self-check passes ``solution`` (a chapter's reference) and prints exactly its one line."""
+    import re
+
+    check_fn(solution)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and re.fullmatch(rf"{name}: all \d+ checks passed", lines[0]), lines
+
+
+def check_lets_a_stub_fail_as_itself(check_fn: Any) -> None:
+    """An unfilled stub's NotImplementedError reaches the student unchanged."""
+    import pytest
+
+    def stub(*args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError()
+
+    with pytest.raises(NotImplementedError):
+        check_fn(stub)

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from chapter_code import reference
+from chapter_code import check_lets_a_stub_fail_as_itself, check_reports_one_line, reference
 from resnetbook import check
 from resnetbook.check import CheckFailed
 
@@ -45,18 +45,12 @@ def _per_channel(v: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_reference_solution_passes_with_one_line(name: str, capsys) -> None:
-    getattr(check, name)(ref(name))
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1 and re.fullmatch(rf"{name}: all \d+ checks passed", lines[0]), lines
+    check_reports_one_line(getattr(check, name), name, ref(name), capsys)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_unfilled_stub_raises_its_own_error(name: str) -> None:
-    def stub(*args, **kwargs):
-        raise NotImplementedError()
-
-    with pytest.raises(NotImplementedError):
-        getattr(check, name)(stub)
+    check_lets_a_stub_fail_as_itself(getattr(check, name))
 
 
 # ---------------------------------------------------------------- the chapter's solutions

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from chapter_code import reference
+from training_fixtures import toy_data
 from resnetbook import check, models, training
 from resnetbook.check import CheckFailed, ch5
 
@@ -70,17 +71,6 @@ def test_the_cases_tell_the_wrong_averages_apart() -> None:
 
 
 # ---------------------------------------------------------------- the reference loop itself
-
-
-def toy_data(n=256, seed=0):
-    """Images whose class is where a bright square sits: easy to learn in a few steps."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 4, (n,), generator=g)
-    X = 0.1 * torch.randn(n, 1, 28, 28, generator=g)
-    for i, label in enumerate(y.tolist()):
-        r, c = divmod(label, 2)
-        X[i, 0, 14 * r + 4:14 * r + 10, 14 * c + 4:14 * c + 10] += 2.0
-    return X, y
 
 
 def test_reference_train_lowers_the_loss_and_evaluate_sees_it() -> None:
