@@ -7,7 +7,6 @@ tests of the solutions themselves (the uncounted convolutions, the seventh one) 
 from __future__ import annotations
 
 import functools
-import re
 
 import pytest
 import torch

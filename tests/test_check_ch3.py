@@ -9,7 +9,6 @@ tests of the solutions themselves live here too: the chapter's from-scratch
 from __future__ import annotations
 
 import functools
-import re
 
 import pytest
 import torch
