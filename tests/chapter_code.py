@@ -15,7 +15,7 @@ from typing import Any
 
 import nbformat
 
-from conftest import ROOT
+from support import ROOT
 
 DEFINES = "^(?:def|class) {name}\\b|^{name}\\s*="
 

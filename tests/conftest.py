@@ -1,78 +1,13 @@
-"""Shared fixtures for the checks of the built site (test_site.py, test_student_edition.py).
-
-The built sites come from `make book` (instructor edition, `_build/html`) and
-`make book EDITION=student` (`_build/student/_build/html`); `make test` builds both
-before it runs pytest. A test of a site that is missing skips with the command to
-run (it fails instead when the environment variable CI is set); a site older than
-its sources fails, since it would check old pages.
-
-The browser is Debian's chromium (`scripts/provision.sh browser`), or the path in
-RESNETBOOK_CHROMIUM, or Playwright's own build when RESNETBOOK_CHROMIUM=playwright
-(the GitHub workflow). Without one, browser tests skip with the reason, unless
-RESNETBOOK_REQUIRE_BROWSER=1.
-"""
+"""Fixtures shared by the tests: the built sites and a headless Chromium (see support.py)."""
 
 from __future__ import annotations
 
-import functools
-import http.server
-import os
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-# The book's build tooling (editions, offline_site), importable as Sphinx imports it.
-sys.path.insert(0, str(ROOT / "book" / "_ext"))
-SITE = ROOT / "_build" / "html"
-STUDENT_SITE = ROOT / "_build" / "student" / "_build" / "html"
-SCREENSHOTS = ROOT / "_build" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def toc_sources() -> list[Path]:
-    """Source files of the pages in `_toc.yml`, in reading order (root first)."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    names = [toc["root"]] + [entry["file"] for entry in toc.get("chapters", [])]
-    sources = []
-    for name in names:
-        matches = [p for p in (ROOT / f"{name}.ipynb", ROOT / f"{name}.md") if p.exists()]
-        assert matches, f"_toc.yml lists {name}, which has no .ipynb or .md source"
-        sources.append(matches[0])
-    return sources
-
-
-def page_of(source: Path) -> str:
-    """The site path of a source file: book/03_batchnorm.ipynb -> book/03_batchnorm.html."""
-    return source.relative_to(ROOT).with_suffix(".html").as_posix()
-
-
-def require_site(site: Path, command: str) -> Path:
-    """``site`` if it is built and newer than every page source; skip or fail otherwise."""
-    if not (site / "index.html").exists():
-        message = f"no built site in {site.relative_to(ROOT)}; run `{command}` first"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    stale = [
-        source.relative_to(ROOT).as_posix()
-        for source in toc_sources()
-        if not (site / page_of(source)).exists()
-        or (site / page_of(source)).stat().st_mtime < source.stat().st_mtime
-    ]
-    if stale:
-        pytest.fail(f"{site.relative_to(ROOT)} is older than {stale}; run `{command}` again")
-    return site
+from support import SITE, STUDENT_SITE, launch_options, require_site
 
 
 @pytest.fixture(scope="session")
@@ -85,107 +20,12 @@ def student_site() -> Path:
     return require_site(STUDENT_SITE, "make book EDITION=student")
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:  # keep pytest's output readable
-        pass
-
-
-def serve(folder: Path) -> tuple[str, http.server.ThreadingHTTPServer]:
-    """Serve ``folder`` on 127.0.0.1 (a free port) from a daemon thread; returns the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}", server
-
-
-def _launch_options() -> dict:
-    choice = os.environ.get("RESNETBOOK_CHROMIUM", "/usr/bin/chromium")
-    if choice == "playwright":
-        return {"args": CHROMIUM_ARGS}
-    if not Path(choice).is_file():
-        message = (
-            f"no Chromium at {choice}: install Debian's `chromium` (`bash scripts/provision.sh browser`) "
-            "or set RESNETBOOK_CHROMIUM to a Chromium binary, or to `playwright` after `playwright install chromium`"
-        )
-        if os.environ.get("RESNETBOOK_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return {"executable_path": choice, "args": CHROMIUM_ARGS}
-
-
 @pytest.fixture(scope="session")
 def browser() -> Iterator:
     """A headless Chromium driven by Playwright (session-wide)."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    options = _launch_options()
+    options = launch_options()
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(headless=True, **options)
         yield chromium
         chromium.close()
-
-
-# JavaScript run in the page after it loaded. Lazy images are made eager and
-# decoded; MathJax's startup promise is awaited so typesetting has finished.
-_SETTLE_JS = """async () => {
-  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
-  const images = [...document.images];
-  images.forEach(img => { img.loading = 'eager'; });
-  await Promise.all(images.map(img => img.decode().catch(() => null)));
-}"""
-
-_INSPECT_JS = """() => {
-  const math = [...document.querySelectorAll('.math')];
-  const text = document.querySelector('main') ? document.querySelector('main').cloneNode(true) : document.body.cloneNode(true);
-  text.querySelectorAll('pre, code, script, style, mjx-container, textarea').forEach(n => n.remove());
-  return {
-    brokenImages: [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.currentSrc || i.src),
-    outputFigures: document.querySelectorAll('.cell_output img').length,
-    mathCount: math.length,
-    untypesetMath: math.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 80)),
-    rawDelimiters: ['$$', '\\\\(', '\\\\)', '\\\\[', '\\\\]', '\\\\begin{'].filter(d => text.textContent.includes(d)),
-    links: [...document.querySelectorAll('a[href]')].map(a => a.href),
-    solutions: document.querySelectorAll('.solution').length,
-    hiddenSolutions: document.querySelectorAll('.solution.toggle-hidden').length,
-    exercises: document.querySelectorAll('.exercise').length,
-    edition: (document.querySelector('meta[name=resnetbook-edition]') || {}).content || null,
-  };
-}"""
-
-
-def visit(browser, base_url: str, path: str, screenshot: Path | None = None) -> dict:
-    """Open ``base_url/path`` in a fresh page and report what went wrong.
-
-    Returns the fields of _INSPECT_JS plus ``errors`` (uncaught exceptions and
-    console errors), ``failed`` (failed requests and HTTP errors) and ``foreign``
-    (requests to any host but 127.0.0.1, which are blocked).
-    """
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors, failed, foreign = [], [], []
-    page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
-    page.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
-    page.on("requestfailed", lambda req: failed.append(f"{req.url} ({req.failure})"))
-    page.on("response", lambda resp: failed.append(f"{resp.url} (HTTP {resp.status})") if resp.status >= 400 else None)
-
-    def only_local(route) -> None:
-        if route.request.url.startswith(base_url):
-            route.continue_()
-        else:
-            foreign.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", only_local)
-    page.goto(f"{base_url}/{path}", wait_until="load")
-    page.evaluate(_SETTLE_JS)
-    page.wait_for_load_state("networkidle")
-    report = page.evaluate(_INSPECT_JS)
-    if screenshot is not None:
-        screenshot.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(screenshot))
-        page.screenshot(path=str(screenshot.with_name(screenshot.stem + "-full.png")), full_page=True)
-        if report["hiddenSolutions"]:  # the worked solutions too, opened
-            page.evaluate("document.querySelectorAll('.solution.toggle-hidden button.toggle-button').forEach(b => b.click())")
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(screenshot.with_name(screenshot.stem + "-solutions.png")), full_page=True)
-    context.close()
-    return {**report, "errors": errors, "failed": failed, "foreign": foreign}

@@ -9,7 +9,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import ROOT, toc_sources
+from support import ROOT, toc_sources
 
 CHAPTERS = [source for source in toc_sources() if source.suffix == ".ipynb"]
 

@@ -30,7 +30,8 @@ import pytest
 from jupyter_cache import get_cache
 from nbval.plugin import coalesce_streams, find_comment_markers, find_metadata_tags, get_sanitize_patterns
 
-from conftest import ROOT, toc_sources
+from editions.student_notebook import SOLUTION_BLOCK_LABEL, START_RE
+from support import ROOT, toc_sources
 from notebook_fixtures import chapter_notebook
 
 SANITIZE = ROOT / "nbval_sanitize.cfg"
@@ -38,8 +39,6 @@ CHAPTERS = [source for source in toc_sources() if source.suffix == ".ipynb"]
 EXECUTION_CACHE = ROOT / "_build" / ".jupyter_cache"
 NOT_COMPARED = {"image/png", "image/jpeg", "application/vnd.jupyter.widget-view+json"}  # as nbval
 MAX_NOTEBOOK_BYTES = 1_000_000
-SOLUTION_START = re.compile(r"\{solution-start\}[ \t]+(\S+)")
-SOLUTION_BLOCK = re.compile(r"\{solution\}[ \t]+(\S+)")
 EXERCISE_LABEL = re.compile(r"\{exercise\}[^\n]*\n(?:[ \t]*:[\w-]+:[^\n]*\n)*?[ \t]*:label:[ \t]*(\S+)")
 
 
@@ -161,7 +160,7 @@ def test_chapter_follows_the_conventions(path):
     assert None not in ids and len(set(ids)) == len(ids), "every cell has a unique id"
     text = "\n".join(cell.source for cell in cells if cell.cell_type == "markdown")
     exercises = EXERCISE_LABEL.findall(text)
-    solved = SOLUTION_START.findall(text) + SOLUTION_BLOCK.findall(text)
+    solved = [start["label"] for start in START_RE.finditer(text)] + SOLUTION_BLOCK_LABEL.findall(text)
     chapter = int(path.name[:2])
     assert exercises, "a chapter poses at least one exercise"
     assert all(label.startswith(f"ch{chapter}-") for label in exercises), exercises

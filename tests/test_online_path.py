@@ -36,7 +36,7 @@ from nbclient import NotebookClient
 from torchvision.transforms import v2
 
 from resnetbook import data, weights
-from conftest import ROOT, serve, toc_sources
+from support import ROOT, serve, toc_sources
 
 # The chapters of _toc.yml that load pretrained weights (a new one is picked up by itself).
 CHAPTERS = [source.stem for source in toc_sources() if source.suffix == ".ipynb" and "weights.load(" in source.read_text()]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
-from conftest import page_of, toc_sources
+from support import page_of, toc_sources
 
 PAGES = [page_of(source) for source in toc_sources()]
 CHAPTER_NUMBER = {page_of(s): n for n, s in enumerate(toc_sources()) if n > 0}  # the root is unnumbered

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, SCREENSHOTS, page_of, serve, toc_sources, visit
+from support import ROOT, SCREENSHOTS, page_of, serve, toc_sources, visit
 
 PAGES = [page_of(source) for source in toc_sources()]
 CHAPTERS = [page_of(s) for s in toc_sources() if s.suffix == ".ipynb"]
@@ -57,9 +57,9 @@ def _tracked(path: str) -> bool:
     return result.returncode == 0
 
 
-def test_toc_lists_an_introduction_and_five_chapters():
+def test_toc_lists_an_introduction_then_the_chapters():
     assert PAGES[0] == "book/intro.html"
-    assert len(CHAPTERS) == 5
+    assert CHAPTERS and PAGES[1:] == CHAPTERS
 
 
 @pytest.mark.parametrize("path", PAGES)

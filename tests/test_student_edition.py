@@ -22,7 +22,7 @@ import nbformat
 import pytest
 
 import editions
-from conftest import ROOT, SCREENSHOTS, page_of, serve, toc_sources, visit
+from support import ROOT, SCREENSHOTS, page_of, serve, toc_sources, visit
 from editions import student_notebook
 from notebook_fixtures import SECRET_CODE, SECRET_OUTPUT, SECRET_TEXT, chapter_notebook
 

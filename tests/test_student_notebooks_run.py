@@ -18,7 +18,7 @@ import pytest
 from nbclient import NotebookClient
 
 import editions
-from conftest import ROOT
+from support import ROOT
 from editions import student_notebook
 
 CELL_TIMEOUT = 900  # seconds, as the book build

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 import editions
-from conftest import ROOT
+from support import ROOT
 from editions import release, student_notebook
 from test_student_edition import narrative_lines, solution_lines
 
