@@ -1,4 +1,4 @@
-"""Fixtures shared by the tests: the built sites and a headless Chromium (see support.py)."""
+"""Fixtures shared by the tests: the built sites, a headless Chromium and a local HTTP server (see support.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from support import SITE, STUDENT_SITE, launch_options, require_site
+from support import SITE, STUDENT_SITE, Served, launch_options, require_site, serve
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +29,13 @@ def browser() -> Iterator:
         chromium = playwright.chromium.launch(headless=True, **options)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def server(tmp_path_factory) -> Iterator[Served]:
+    """An HTTP server on 127.0.0.1 serving a fresh, empty folder (tests of downloads)."""
+    folder = tmp_path_factory.mktemp("served")
+    base, httpd = serve(folder)
+    yield Served(base, folder, httpd)
+    httpd.shutdown()
+    httpd.server_close()

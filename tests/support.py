@@ -18,10 +18,14 @@ RESNETBOOK_REQUIRE_BROWSER=1.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
+import socket
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -75,17 +79,75 @@ def require_site(site: Path, command: str) -> Path:
     return site
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """A folder's files; logs each path, and per path waits first or sends half the body."""
+
     def log_message(self, *args) -> None:  # keep pytest's output readable
         pass
 
+    def handle(self) -> None:
+        with contextlib.suppress(ConnectionError):  # a client that gave up waiting (timeout tests)
+            super().handle()
+
+    def send_head(self):
+        self.server.requests.append(self.path)
+        time.sleep(self.server.delays.get(self.path, 0.0))
+        return super().send_head()
+
+    def copyfile(self, source, outputfile) -> None:
+        if self.path in self.server.truncated:  # the whole length was announced
+            body = source.read()
+            outputfile.write(body[: len(body) // 2])
+        else:
+            super().copyfile(source, outputfile)
+
 
 def serve(folder: Path) -> tuple[str, http.server.ThreadingHTTPServer]:
-    """Serve ``folder`` on 127.0.0.1 (a free port) from a daemon thread; returns the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(folder))
+    """Serve ``folder`` on 127.0.0.1 (a free port) from a daemon thread; returns the base URL.
+
+    The server's ``requests`` lists the paths asked for; a path in its ``delays``
+    (seconds) is answered late, one in ``truncated`` with half its bytes.
+    """
+    handler = functools.partial(_Handler, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.daemon_threads = True  # closing the server does not wait for a slow answer
+    server.requests, server.delays, server.truncated = [], {}, set()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}", server
+
+
+@dataclass
+class Served:
+    """The ``server`` fixture: a served folder, filled by :meth:`add`."""
+
+    base: str
+    folder: Path
+    httpd: http.server.ThreadingHTTPServer
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    @property
+    def requests(self) -> list[str]:
+        return self.httpd.requests
+
+    def add(self, path: str, body: bytes, *, truncate: bool = False, delay: float = 0.0) -> str:
+        """Serve ``body`` at ``path`` (cut in half, or ``delay`` seconds late); returns its URL."""
+        target = self.folder / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
+        if truncate:
+            self.httpd.truncated.add(path)
+        self.httpd.delays[path] = delay
+        return self.url(path)
+
+
+def closed_port_url(path: str = "/") -> str:
+    """A URL on 127.0.0.1 where nothing listens: the connection is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"
 
 
 def launch_options() -> dict:

@@ -16,7 +16,8 @@ from torch import nn
 
 from resnetbook import weights
 from resnetbook.download import DownloadError, UnsafeCheckpointError
-from test_download import Payload, closed_port_url, server  # noqa: F401 (server is a fixture)
+from support import closed_port_url
+from test_download import Payload
 
 PLACES_TEXT = "/a/airfield 0\n/b/bar 1\n/s/subway_station/platform 2\n/a/amusement_park 3\n"
 

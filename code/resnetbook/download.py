@@ -1,11 +1,13 @@
-"""The one download resolver of the book: cache, checksum, progress bar, timeout (chapters 2-4).
+"""The one download resolver of the book: torch.hub's download, a verified cache, a timeout (chapters 2-6).
 
-Every file the package fetches from the internet (pretrained checkpoints,
-category lists, datasets) goes through :func:`fetch`, so that all downloads
-behave alike: a cached copy is used when its checksum matches, a download is
-written to a temporary file and renamed only after its checksum matched (an
-interrupted download never leaves a corrupt cache entry), and every failure
-raises :class:`DownloadError` with a message that says what to do.
+:func:`fetch` wraps :func:`torch.hub.download_url_to_file`, which writes to a
+temporary file, checks a sha256 prefix and only then renames the file, so an
+interrupted download never leaves a corrupt cache entry. It adds what torch.hub
+lacks: a cached copy is used only when its checksum matches, a timeout, a body
+shorter than its ``Content-Length`` is refused, and the progress bar is
+:func:`resnetbook.progress.bar` (named after the file, off under ``TQDM_DISABLE``).
+A failure raises :class:`DownloadError`, whose message says what failed and why;
+the caller adds what to do about it.
 
 Checkpoints are pickles, and unpickling can run code: :func:`safe_load_checkpoint`
 loads them with ``torch.load(..., weights_only=True)``, which refuses anything
@@ -14,28 +16,29 @@ but tensors and plain containers.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import http.client
 import os
 import pickle
-import sys
+import re
+import socket
 import tempfile
 import urllib.error
-import urllib.request
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import torch
-from resnetbook.progress import bar  # a widget in Jupyter and Colab, text elsewhere
+import torch.hub
 
-CHUNK_BYTES = 1 << 16
-OFFLINE_HINT = (
-    "Offline builds can use the project's stand-in weights instead: "
-    "set RESNETBOOK_WEIGHTS=standin."
-)
+from resnetbook.progress import bar
 
 
 class DownloadError(RuntimeError):
-    """A file could not be downloaded, or its bytes did not match the expected checksum."""
+    """A download failed; the message names the URL and the reason (timeout, HTTP status, checksum, length)."""
 
 
 class UnsafeCheckpointError(RuntimeError):
@@ -43,112 +46,93 @@ class UnsafeCheckpointError(RuntimeError):
 
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
-    """Return the hex digest of a file, read in chunks (chapters 2-4, via :func:`fetch`)."""
-    digest = hashlib.new(algorithm)
+    """The hex digest of a file (chapters 2-6: downloads, stand-in weights, FashionMNIST's files)."""
     with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(file, algorithm).hexdigest()
 
 
-def _expected_digests(sha256: str | None, md5: str | None) -> dict[str, str]:
-    """Validate the expected checksums; a sha256 may be a prefix of 8+ hex digits.
-
-    A prefix is what torchvision's file names carry (``resnet18-f37072fd.pth``),
-    and what ``torch.hub``'s ``check_hash`` verifies.
-    """
-    expected = {}
-    for algorithm, value, full in (("sha256", sha256, 64), ("md5", md5, 32)):
-        if value is None:
-            continue
-        value = value.lower()
-        hex_ok = all(c in "0123456789abcdef" for c in value)
-        short_ok = algorithm == "sha256" and len(value) >= 8
-        if not hex_ok or not (len(value) == full or short_ok):
-            raise ValueError(f"{algorithm} must be {full} hex digits, got {value!r}")
-        expected[algorithm] = value
-    return expected
-
-
-def _checksum_problem(path: Path, expected: dict[str, str]) -> str | None:
-    """Return why ``path`` fails its checksums, or None when they all match."""
-    for algorithm, value in expected.items():
-        actual = file_digest(path, algorithm)
-        if not actual.startswith(value):
-            return f"its {algorithm} is {actual}, expected {value}"
-    return None
-
-
-def _advice(url: str, dest: Path, expected: dict[str, str]) -> str:
-    """What a reader can do when a download fails."""
-    sums = ", ".join(f"{a} {v}" for a, v in expected.items())
-    checked = f" (it must have {sums})" if sums else ""
-    return (
-        f"To fix it, download {url} on a machine with internet access and copy it to "
-        f"{dest}{checked}; weights are cached under $TORCH_HOME/hub/checkpoints "
-        f"(TORCH_HOME defaults to ~/.cache/torch). {OFFLINE_HINT}"
-    )
-
-
-def _download_to(url: str, part: Path, timeout: float, progress: bool, name: str) -> None:
-    """Stream ``url`` into ``part``; raise when fewer bytes arrive than announced.
-
-    The progress bar is labelled ``name`` (the file's real name, not the temporary one).
-    """
-    request = urllib.request.Request(url, headers={"User-Agent": "resnetbook"})
-    with urllib.request.urlopen(request, timeout=timeout) as response, open(part, "wb") as out:
-        length = response.headers.get("Content-Length")
-        total = int(length) if length is not None else None
-        received = 0
-        with bar(total=total, unit="B", unit_scale=True, disable=not progress,
-                  desc=name) as shown:
-            for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
-                out.write(chunk)
-                received += len(chunk)
-                shown.update(len(chunk))
-    # http.client returns a short body without complaint when the server hangs up early.
-    if total is not None and received != total:
-        raise DownloadError(f"the connection closed after {received} of {total} bytes")
-
-
-def fetch(url: str, dest: Path, sha256: str | None = None, md5: str | None = None,
-          timeout: float = 30, progress: bool = True) -> Path:
-    """Return ``dest``, downloading ``url`` there unless a verified copy exists (chapters 2-4).
-
-    ``sha256`` may be a full digest or a prefix of at least 8 hex digits (as in
-    torchvision's file names). A cached file whose checksum does not match is
-    reported and downloaded again; it is replaced only by a verified download.
-    Raises :class:`DownloadError` (no network, timeout, HTTP error, interrupted
-    download, wrong checksum) and leaves no partial file behind.
-    """
-    dest = Path(dest)
-    expected = _expected_digests(sha256, md5)
-    corrupt_note = ""
-    if dest.is_file():
-        problem = _checksum_problem(dest, expected)
-        if problem is None:
-            return dest
-        corrupt_note = f" The cached copy {dest} is corrupt ({problem})."
-        print(f"Cached file {dest} is corrupt ({problem}); downloading it again.", file=sys.stderr)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    handle, part_name = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
-    os.close(handle)
-    part = Path(part_name)
+@contextlib.contextmanager
+def network_timeout(seconds: float) -> Iterator[None]:
+    """Give the sockets opened in the block a timeout: torch.hub and torchvision open URLs without one."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
     try:
-        _download_to(url, part, timeout, progress, dest.name)
-        problem = _checksum_problem(part, expected)
-        if problem is not None:
-            raise DownloadError(f"the downloaded file was refused: {problem}")
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+@contextlib.contextmanager
+def replacing(dest: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``dest``, renamed to ``dest`` if the block succeeds, else deleted."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    os.close(handle)
+    part = Path(name)
+    try:
+        yield part
+        part.chmod(0o644)  # mkstemp makes 0600; a cache may be shared
         os.replace(part, dest)
-    except (OSError, ValueError, http.client.HTTPException, DownloadError) as err:
-        # URLError and timeouts are OSErrors; HTTPError's own str() carries the status code.
-        plain = isinstance(err, urllib.error.URLError) and not isinstance(err, urllib.error.HTTPError)
-        reason = err.reason if plain else err
-        raise DownloadError(
-            f"Could not download {url}: {reason}.{corrupt_note} {_advice(url, dest, expected)}"
-        ) from err
     finally:
         part.unlink(missing_ok=True)
+
+
+class _HubBar:
+    """Stands in for torch.hub's progress bar: shows ours, and counts the bytes written.
+
+    torch.hub leaves its bar's ``with`` block before it checks the hash and renames
+    the file, so a body shorter than announced is refused here, in time: Python's
+    http.client returns a short body without complaint when a server hangs up early.
+    """
+
+    def __init__(self, name: str, show: bool, total: int | None = None, **_torch_hub_options) -> None:
+        self.total, self.received = total, 0
+        self.shown = bar(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
+                         disable=not show)
+
+    def __enter__(self) -> _HubBar:
+        return self
+
+    def update(self, n: int) -> None:
+        self.received += n
+        self.shown.update(n)
+
+    def __exit__(self, error_type, *_) -> None:
+        self.shown.close()
+        if error_type is None and self.total is not None and self.received != self.total:
+            raise ConnectionError(f"truncated: the connection closed after {self.received} of "
+                                  f"{self.total} bytes")
+
+
+def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 30,
+          progress: bool = True) -> Path:
+    """Return ``dest``, downloading ``url`` there unless a copy with the right sha256 is cached (chapters 2-6).
+
+    ``sha256`` is a full digest or a prefix of at least 8 hex digits (torchvision's
+    file names carry one); without it any cached copy is used. A cached copy with
+    another sha256 is downloaded again, with a warning, and replaced only by a
+    verified download. Raises :class:`DownloadError` (no network, timeout, HTTP
+    error, truncated body, wrong sha256) and leaves no partial file behind.
+    Downloads run one at a time: torch.hub's bar is swapped for ours during the call.
+    """
+    dest, sha256 = Path(dest), sha256 and sha256.lower()
+    if sha256 is not None and not re.fullmatch(r"[0-9a-f]{8,64}", sha256):
+        raise ValueError(f"sha256 must be 8 to 64 hex digits, got {sha256!r}")
+    stale = ""
+    if dest.is_file():
+        if sha256 is None or (actual := file_digest(dest)).startswith(sha256):
+            return dest
+        stale = f"the cached copy {dest} has sha256 {actual}, expected {sha256}"
+        warnings.warn(f"Downloading {dest.name} again: {stale}", stacklevel=2)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    hub_bar = functools.partial(_HubBar, dest.name, progress)
+    try:
+        with network_timeout(timeout), mock.patch.object(torch.hub, "tqdm", hub_bar):
+            torch.hub.download_url_to_file(url, str(dest), hash_prefix=sha256, progress=False)
+    except (OSError, http.client.HTTPException, RuntimeError) as err:
+        # A URLError wraps its cause (refused, timed out, unknown host); HTTPError's str() has the status.
+        reason = err.reason if type(err) is urllib.error.URLError else err
+        raise DownloadError(f"Could not download {url}: {reason}" + (f" ({stale})" if stale else "")) from err
     return dest
 
 

@@ -280,7 +280,15 @@ def located(files: Sequence[RemoteFile]) -> list[RemoteFile]:
 
 def fetch_file(file: RemoteFile, progress: bool = True) -> Path:
     """Download ``file`` (already :func:`located`) into torch.hub's cache, verified; return its path."""
-    return fetch(file.url, hub_checkpoint_dir() / file.filename, sha256=file.sha256, progress=progress)
+    dest = hub_checkpoint_dir() / file.filename
+    try:
+        return fetch(file.url, dest, sha256=file.sha256, progress=progress)
+    except DownloadError as err:  # the cause, then what to do about it
+        raise DownloadError(
+            f"{err}. To fix it, download {file.url} on a machine with internet access and copy it to "
+            f"{dest} (it must have sha256 {file.sha256}); weights are cached under "
+            "$TORCH_HOME/hub/checkpoints (TORCH_HOME defaults to ~/.cache/torch). Offline builds can "
+            f"use the project's stand-in weights instead: set {ENV_VAR}=standin.") from err
 
 
 def _source_note(published: RemoteFile, used: RemoteFile) -> str:
