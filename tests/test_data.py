@@ -1,57 +1,56 @@
-"""Tests of resnetbook.data: IDX parsing, cache -> Debian -> mirror resolution."""
+"""Tests of resnetbook.data: Debian's files verified into torchvision's layout, torchvision's download, the advice."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import gzip
 import hashlib
-import http.server
 import socket
-import threading
-import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 import torchvision
-from idx_fixtures import SPLITS, idx_bytes, write_fake_debian
+from support import closed_port_url
 
 from resnetbook import data
+from resnetbook.download import file_digest
+
+SPLITS = {"train": 20, "t10k": 10}  # images per split in the fixture
 
 
-@pytest.fixture(autouse=True)
-def _fresh_process_cache():
-    data.clear_cache()
-    yield
-    data.clear_cache()
+def idx_bytes(array: np.ndarray) -> bytes:
+    """Encode a uint8 array of 1 (labels) or 3 (images) dimensions as IDX."""
+    magic = {1: 2049, 3: 2051}[array.ndim]
+    return magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape) + array.tobytes()
+
+
+def write_fake_debian(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Write tiny FashionMNIST-shaped ``<name>.gz`` files; return (arrays, md5 of each decompressed file)."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays, md5s = {}, {}
+    for split, n in SPLITS.items():
+        arrays[f"{split}-images-idx3-ubyte"] = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        arrays[f"{split}-labels-idx1-ubyte"] = (np.arange(n) % 10).astype(np.uint8)
+    for name, array in arrays.items():
+        (folder / f"{name}.gz").write_bytes(gzip.compress(idx_bytes(array)))
+        md5s[name] = hashlib.md5(idx_bytes(array)).hexdigest()
+    return arrays, md5s
 
 
 @pytest.fixture
-def fake(tmp_path):
-    """A fake Debian folder with tiny .gz files and an empty cache root."""
-    debian = tmp_path / "debian"
-    arrays, md5s = write_fake_debian(debian)
-    return {"debian": debian, "arrays": arrays, "md5s": md5s, "root": tmp_path / "cache"}
-
-
-def closed_port_url() -> str:
-    """A URL on 127.0.0.1 where nothing listens (connection refused at once)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
-
-
-def load(fake, **kwargs):
-    kwargs.setdefault("mirrors", [closed_port_url()])
-    kwargs.setdefault("debian_dir", fake["debian"])
-    return data.load_fashion_mnist(fake["root"], md5s=fake["md5s"], **kwargs)
-
-
-def raw_dir(fake) -> Path:
-    return fake["root"] / "FashionMNIST" / "raw"
+def fake(tmp_path, monkeypatch):
+    """Tiny files in a fake Debian folder, their md5s as data.RAW_MD5, an empty cache, no reachable mirror."""
+    data.clear_cache()
+    arrays, md5s = write_fake_debian(tmp_path / "debian")
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "debian")
+    monkeypatch.setattr(data, "RAW_MD5", md5s)
+    monkeypatch.setattr(torchvision.datasets.FashionMNIST, "mirrors", [closed_port_url()])
+    yield SimpleNamespace(debian=tmp_path / "debian", arrays=arrays, md5s=md5s, root=tmp_path / "cache",
+                          raw=tmp_path / "cache" / "FashionMNIST" / "raw")
+    data.clear_cache()
 
 
 def assert_matches_fixture(ds: data.FashionMNIST, arrays) -> None:
@@ -63,14 +62,6 @@ def assert_matches_fixture(ds: data.FashionMNIST, arrays) -> None:
         np.testing.assert_array_equal(labels.numpy(), arrays[f"{split}-labels-idx1-ubyte"])
 
 
-def test_classes_and_mirrors_match_torchvision():
-    assert data.CLASSES == tuple(torchvision.datasets.FashionMNIST.classes)
-    assert data.MIRRORS == tuple(torchvision.datasets.FashionMNIST.mirrors)
-    assert set(data.RAW_MD5) == {
-        Path(f).with_suffix("").name for f, _ in torchvision.datasets.FashionMNIST.resources
-    }
-
-
 def test_default_root_env_and_home(monkeypatch, tmp_path):
     monkeypatch.setenv("RESNETBOOK_DATA", str(tmp_path / "d"))
     assert data.default_root() == tmp_path / "d"
@@ -78,160 +69,80 @@ def test_default_root_env_and_home(monkeypatch, tmp_path):
     assert data.default_root() == Path.home() / ".cache" / "resnetbook" / "data"
 
 
-def test_parse_idx_roundtrip():
-    images = np.arange(3 * 28 * 28, dtype=np.int64).reshape(3, 28, 28).astype(np.uint8)
-    np.testing.assert_array_equal(data.parse_idx(idx_bytes(images)), images)
-    labels = np.array([9, 0, 4], dtype=np.uint8)
-    np.testing.assert_array_equal(data.parse_idx(idx_bytes(labels)), labels)
-
-
-GOOD = idx_bytes(np.zeros((2, 28, 28), dtype=np.uint8))
-
-
-@pytest.mark.parametrize(
-    "blob, message",
-    [
-        (b"\x00\x00", "too short"),
-        ((1234).to_bytes(4, "big") + GOOD[4:], "magic number 1234"),
-        (GOOD[:10], "header truncated"),
-        (GOOD[:-1], "truncated or corrupt"),
-        (GOOD + b"\x00", "truncated or corrupt"),
-    ],
-    ids=["short", "magic", "header", "payload-short", "payload-long"],
-)
-def test_parse_idx_rejects_malformed(blob, message):
-    with pytest.raises(data.IdxFormatError, match=message):
-        data.parse_idx(blob, "demo")
-
-
-def test_debian_folder_is_decompressed_into_cache(fake):
-    ds = load(fake)
-    assert_matches_fixture(ds, fake["arrays"])
-    assert ds.classes == data.CLASSES
-    names = sorted(p.name for p in raw_dir(fake).iterdir() if not p.name.startswith("."))
-    assert names == sorted(fake["md5s"])
-    assert not list(raw_dir(fake).glob("*.part")) and not list(raw_dir(fake).glob(".*.part"))
-    for name, md5 in fake["md5s"].items():
-        assert hashlib.md5((raw_dir(fake) / name).read_bytes()).hexdigest() == md5
-
-
-def test_torchvision_reads_the_cache_layout(fake):
-    ds = load(fake)
-    tv = torchvision.datasets.FashionMNIST(str(fake["root"]), train=False, download=False)
-    assert torch.equal(tv.data, ds.test_images)
-    assert torch.equal(tv.targets, ds.test_labels)
-
-
-def test_second_load_uses_cache_without_source_or_rehash(fake, monkeypatch):
-    mirrors = [closed_port_url()]
-    first = load(fake, mirrors=mirrors)
-    assert load(fake, mirrors=mirrors) is first  # in-process cache
+def test_debian_files_are_verified_into_the_cache_then_loaded_from_it(fake):
+    ds = data.load_fashion_mnist(fake.root, download=False)
+    assert_matches_fixture(ds, fake.arrays)
+    assert ds.classes == data.CLASSES and len(data.CLASSES) == 10
+    assert sorted(p.name for p in fake.raw.iterdir()) == sorted(fake.md5s)  # no temporary files left
+    assert {name: file_digest(fake.raw / name, "md5") for name in fake.md5s} == fake.md5s
+    assert data.load_fashion_mnist(fake.root, download=False) is ds  # decoded once per process
     data.clear_cache()
-    for gz in fake["debian"].iterdir():
+    for gz in fake.debian.iterdir():
         gz.unlink()
-    calls = []
-    original = data._md5_file
-    monkeypatch.setattr(data, "_md5_file", lambda p: calls.append(p) or original(p))
-    second = load(fake, download=False)
-    assert calls == []  # size+mtime stamp says the files were verified
-    assert_matches_fixture(second, fake["arrays"])
+    assert_matches_fixture(data.load_fashion_mnist(fake.root, download=False), fake.arrays)  # the cache alone
 
 
-def test_corrupt_cache_file_is_reported_and_replaced(fake):
-    load(fake)
+def test_a_damaged_cache_file_is_replaced_from_debian(fake):
+    data.load_fashion_mnist(fake.root, download=False)
     data.clear_cache()
-    target = raw_dir(fake) / "train-images-idx3-ubyte"
+    target = fake.raw / "train-images-idx3-ubyte"
     blob = bytearray(target.read_bytes())
     blob[100] ^= 0xFF
-    time.sleep(0.01)  # make sure the mtime moves on coarse clocks
     target.write_bytes(bytes(blob))
-    with pytest.warns(UserWarning, match="train-images-idx3-ubyte has md5"):
-        ds = load(fake)
-    assert_matches_fixture(ds, fake["arrays"])
-    assert hashlib.md5(target.read_bytes()).hexdigest() == fake["md5s"]["train-images-idx3-ubyte"]
+    with pytest.warns(UserWarning, match=f"{target} has md5 {hashlib.md5(blob).hexdigest()}"):
+        ds = data.load_fashion_mnist(fake.root, download=False)
+    assert_matches_fixture(ds, fake.arrays)
+    assert file_digest(target, "md5") == fake.md5s["train-images-idx3-ubyte"]
 
 
-def test_missing_everywhere_and_offline_names_every_fix(fake):
-    for gz in fake["debian"].iterdir():
-        gz.unlink()
-    url = closed_port_url()
-    with pytest.raises(data.DatasetNotFoundError) as info:
-        load(fake, mirrors=[url])
-    message = str(info.value)
-    assert "apt-get install dataset-fashion-mnist" in message
-    assert f"{url}train-images-idx3-ubyte.gz" in message
-    assert str(fake["debian"]) in message
-    assert str(raw_dir(fake)) in message
-    assert "RESNETBOOK_DATA" in message
-    assert list(raw_dir(fake).iterdir()) == []  # nothing half-written
-
-
-def test_download_false_does_not_touch_mirrors(fake):
-    (fake["debian"] / "t10k-labels-idx1-ubyte.gz").unlink()
-    with pytest.raises(data.DatasetNotFoundError, match="download was disabled"):
-        load(fake, download=False, mirrors=["http://never.invalid/"])
-
-
-def test_bad_debian_file_is_not_installed(fake):
-    gz = fake["debian"] / "t10k-images-idx3-ubyte.gz"
+def test_a_damaged_debian_file_is_refused_and_nothing_is_installed(fake):
+    gz = fake.debian / "t10k-images-idx3-ubyte.gz"
     gz.write_bytes(gzip.compress(b"not the right bytes"))
-    with pytest.raises(data.DatasetNotFoundError, match="decompressed md5"):
-        load(fake)
-    assert not (raw_dir(fake) / "t10k-images-idx3-ubyte").exists()
-    assert [p.name for p in raw_dir(fake).iterdir() if p.name.endswith(".part")] == []
+    with pytest.raises(data.DatasetNotFoundError) as info:
+        data.load_fashion_mnist(fake.root)
+    assert str(info.value) == (
+        f"Debian's {gz} is damaged: it decompresses to md5 {hashlib.md5(b'not the right bytes').hexdigest()}, "
+        f"expected {fake.md5s['t10k-images-idx3-ubyte']}. Reinstall it with "
+        "`sudo apt-get install --reinstall dataset-fashion-mnist`.")
+    assert "t10k-images-idx3-ubyte" not in [p.name for p in fake.raw.iterdir()]
+    assert not [p for p in fake.raw.iterdir() if p.name.endswith(".part")]
 
 
-def test_truncated_debian_gz_is_a_clear_error(fake):
-    gz = fake["debian"] / "train-labels-idx1-ubyte.gz"
+def test_a_truncated_debian_file_is_refused(fake):
+    gz = fake.debian / "train-labels-idx1-ubyte.gz"
     gz.write_bytes(gz.read_bytes()[:20])
-    with pytest.raises(data.DatasetNotFoundError, match="train-labels-idx1-ubyte"):
-        load(fake)
-    assert not (raw_dir(fake) / "train-labels-idx1-ubyte").exists()
+    with pytest.raises(data.DatasetNotFoundError, match=f"{gz} is damaged: it cannot be decompressed"):
+        data.load_fashion_mnist(fake.root)
+    assert not (fake.raw / "train-labels-idx1-ubyte").exists()
 
 
-def test_malformed_idx_with_matching_md5_fails_clearly(fake):
-    name = "t10k-labels-idx1-ubyte"
-    blob = idx_bytes(np.zeros(10, dtype=np.uint8))[:-3]  # payload cut short
-    (fake["debian"] / f"{name}.gz").write_bytes(gzip.compress(blob))
-    fake["md5s"][name] = hashlib.md5(blob).hexdigest()
-    with pytest.raises(data.IdxFormatError, match="t10k-labels.*truncated"):
-        load(fake)
+def test_missing_data_without_network_says_what_to_do(fake):
+    (fake.debian / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(data.DatasetNotFoundError) as info:
+        data.load_fashion_mnist(fake.root)
+    message = str(info.value)
+    assert f"neither in {fake.raw} nor in Debian's folder {fake.debian}, and torchvision could not download" in message
+    mirror = torchvision.datasets.FashionMNIST.mirrors[0]
+    assert f"Tried {mirror}, got:\n<urlopen error " in message  # the cause
+    assert "`sudo apt-get install dataset-fashion-mnist`" in message and "RESNETBOOK_DATA" in message
 
 
-def test_md5s_must_name_the_four_files(fake):
-    with pytest.raises(ValueError, match="exactly the keys"):
-        data.load_fashion_mnist(fake["root"], md5s={"train-images-idx3-ubyte": "0" * 32})
+def test_download_false_never_touches_the_network(fake, server, monkeypatch):
+    monkeypatch.setattr(torchvision.datasets.FashionMNIST, "mirrors", [server.url("/")])
+    (fake.debian / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(data.DatasetNotFoundError, match="and download=False: Dataset not found"):
+        data.load_fashion_mnist(fake.root, download=False)
+    assert server.requests == []
 
 
-@contextlib.contextmanager
-def http_mirror(folder: Path):
-    """Serve ``folder`` over HTTP on 127.0.0.1; yield the mirror URL."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_download_from_mirror(fake, tmp_path):
-    """The download path, against a local HTTP server serving the .gz files."""
-    with http_mirror(fake["debian"]) as mirror:
-        ds = load(fake, debian_dir=tmp_path / "no-debian-here", mirrors=[closed_port_url(), mirror])
-    assert_matches_fixture(ds, fake["arrays"])
-    assert sorted(p.name for p in raw_dir(fake).iterdir()) == sorted([*fake["md5s"], data._STAMP])
-
-
-def test_mirror_without_the_files_is_reported(fake, tmp_path):
-    (tmp_path / "empty").mkdir()
-    with http_mirror(tmp_path / "empty") as mirror:
-        with pytest.raises(data.DatasetNotFoundError, match=f"{mirror}train-images-idx3-ubyte.gz.*404"):
-            load(fake, debian_dir=tmp_path / "no-debian-here", mirrors=[mirror])
-    assert list(raw_dir(fake).iterdir()) == []
+def test_without_debian_torchvision_downloads_from_its_mirrors(fake, server, monkeypatch):
+    for gz in fake.debian.iterdir():
+        gz.rename(server.folder / gz.name)
+    resources = [(gz.name, file_digest(gz, "md5")) for gz in sorted(server.folder.iterdir())]
+    monkeypatch.setattr(torchvision.datasets.FashionMNIST, "resources", resources)
+    monkeypatch.setattr(torchvision.datasets.FashionMNIST, "mirrors", [closed_port_url(), server.url("/")])
+    assert_matches_fixture(data.load_fashion_mnist(fake.root), fake.arrays)
+    assert set(server.requests) == {f"/{name}.gz" for name in fake.md5s}
 
 
 def test_sample_images_are_bundled_rgb_photos(monkeypatch):
@@ -239,7 +150,6 @@ def test_sample_images_are_bundled_rgb_photos(monkeypatch):
         raise AssertionError("sample_images tried to use the network")
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    data._read_samples.cache_clear()
     images = data.sample_images()
     assert 5 <= len(images) <= 8
     for name, image in images.items():
@@ -260,3 +170,5 @@ def test_real_debian_fashion_mnist(tmp_path):
     assert ds.train_labels.dtype == torch.int64 and ds.test_labels.dtype == torch.int64
     assert ds.train_labels.bincount().tolist() == [6000] * 10
     assert ds.test_labels.bincount().tolist() == [1000] * 10
+    assert {name: file_digest(tmp_path / "FashionMNIST" / "raw" / name, "md5") for name in data.RAW_MD5} == \
+        data.RAW_MD5
