@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import socket
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -135,6 +136,17 @@ def test_download_false_never_touches_the_network(fake, server, monkeypatch):
     assert server.requests == []
 
 
+def test_a_mirror_that_does_not_answer_times_out(fake, server, monkeypatch):
+    (fake.debian / "train-images-idx3-ubyte.gz").rename(server.folder / "train-images-idx3-ubyte.gz")
+    server.httpd.delays["/train-images-idx3-ubyte.gz"] = 2.0
+    monkeypatch.setattr(torchvision.datasets.FashionMNIST, "mirrors", [server.url("/")])
+    monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT_S", 0.3)
+    start = time.perf_counter()
+    with pytest.raises(data.DatasetNotFoundError, match="torchvision could not download it: timed out"):
+        data.load_fashion_mnist(fake.root)
+    assert time.perf_counter() - start < 1.5
+
+
 def test_without_debian_torchvision_downloads_from_its_mirrors(fake, server, monkeypatch):
     for gz in fake.debian.iterdir():
         gz.rename(server.folder / gz.name)
@@ -150,6 +162,7 @@ def test_sample_images_are_bundled_rgb_photos(monkeypatch):
         raise AssertionError("sample_images tried to use the network")
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
+    data._read_samples.cache_clear()  # read the files now, under the patch
     images = data.sample_images()
     assert 5 <= len(images) <= 8
     for name, image in images.items():
