@@ -35,7 +35,7 @@ import torchvision
 from nbclient import NotebookClient
 from torchvision.transforms import v2
 
-from resnetbook import data, weights
+from resnetbook import data, examples, images, remote, weights
 from support import ROOT, serve, toc_sources
 
 # The chapters of _toc.yml that load pretrained weights (a new one is picked up by itself).
@@ -49,9 +49,9 @@ def photo_batches(size: int, n_batches: int = 3, batch: int = 8) -> list[torch.T
     torch.manual_seed(0)
     augment = v2.Compose([
         v2.RandomResizedCrop(size, scale=(0.2, 1.0), antialias=True), v2.RandomHorizontalFlip(),
-        v2.ToDtype(torch.float32, scale=True), v2.Normalize(weights.IMAGENET_MEAN, weights.IMAGENET_STD),
+        v2.ToDtype(torch.float32, scale=True), v2.Normalize(images.IMAGENET_MEAN, images.IMAGENET_STD),
     ])
-    photos = [weights.to_rgb_tensor(image) for image in data.sample_images().values()]
+    photos = [images.to_rgb_tensor(image) for image in data.sample_images().values()]
     return [torch.stack([augment(photos[(b * batch + i) % len(photos)]) for i in range(batch)])
             for b in range(n_batches)]
 
@@ -91,7 +91,7 @@ def write_imagenet_resnet18(folder: Path) -> str:
     """ResNet-18 as torchvision publishes it: a plain state dict, named as its weight enum names it."""
     torch.manual_seed(18)
     model = calibrated(torchvision.models.resnet18(), 224)
-    name = weights.torchvision_file(torchvision.models.ResNet18_Weights.IMAGENET1K_V1).filename
+    name = remote.torchvision_file(torchvision.models.ResNet18_Weights.IMAGENET1K_V1).filename
     torch.save(model.state_dict(), folder / name)
     return name
 
@@ -119,7 +119,7 @@ def write_places365_categories(folder: Path) -> str:
 
 def write_photo(folder: Path) -> str:
     """A real JPEG in place of the Places365 authors' mountains.jpg."""
-    name = weights.PLACES365_PHOTO.filename
+    name = examples.PLACES365_PHOTO.filename
     shutil.copyfile(data.sample_image_dir() / "rocket.jpg", folder / name)
     return name
 
@@ -131,7 +131,7 @@ def mirror(tmp_path_factory) -> Iterator[str]:
     names = [write_imagenet_resnet18(folder), write_places365_resnet50(folder),
              write_places365_categories(folder), write_photo(folder)]
     manifest = "".join(f"{sha256_of(folder / name)}  {name}\n" for name in names)
-    (folder / weights.MIRROR_MANIFEST).write_text(manifest, encoding="utf-8")
+    (folder / remote.MIRROR_MANIFEST).write_text(manifest, encoding="utf-8")
     url, server = serve(folder)
     yield url + "/"
     server.shutdown()
@@ -141,7 +141,7 @@ def mirror(tmp_path_factory) -> Iterator[str]:
 def test_fixture_files_have_the_real_formats(mirror, tmp_path, monkeypatch):
     """The served files load through the package as the real ones would (a quick check before the chapters)."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setenv(weights.MIRROR_VAR, mirror)
+    monkeypatch.setenv(remote.MIRROR_VAR, mirror)
     registry = weights.default_registry()
     for name in ("resnet18_imagenet", "resnet50_places365"):
         pre = weights.load(name, "pretrained", progress=False)
@@ -172,7 +172,7 @@ def weights_note(notebook: nbformat.NotebookNode) -> str:
 def test_chapter_runs_with_pretrained_weights(chapter, mirror, tmp_path, monkeypatch):
     """Every cell of the chapter runs, and its note names the pretrained weights, not the stand-in."""
     monkeypatch.setenv(weights.ENV_VAR, "pretrained")
-    monkeypatch.setenv(weights.MIRROR_VAR, mirror)
+    monkeypatch.setenv(remote.MIRROR_VAR, mirror)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     path = ROOT / "book" / f"{chapter}.ipynb"
     notebook = nbformat.read(path, as_version=4)  # executed in memory: book/ is never written

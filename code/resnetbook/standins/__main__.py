@@ -1,5 +1,5 @@
 """``python -m resnetbook.standins``: retrain the stand-in weights (``make standins``)."""
 
-from resnetbook.standins import main
+from resnetbook.standins.train import main
 
 main()
