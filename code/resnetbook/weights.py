@@ -222,6 +222,12 @@ def _offline_advice(entry: OnlineEntry) -> str:
             f"to use the project's stand-in weights.")
 
 
+def _cause_for_the_page(err: Exception) -> str:
+    """Why the pretrained weights did not load, for the note (an info log, not stderr: the book
+    build fails on stderr); the build machine's folders are cut to file names."""
+    return LOCAL_PATH.sub(r"\1", str(err).rstrip("."))
+
+
 def resolve_mode(mode: str | None = None) -> str:
     """The weights mode: the argument, else ``$RESNETBOOK_WEIGHTS``, else ``auto``."""
     mode = (mode or os.environ.get(ENV_VAR) or "auto").strip().lower()
@@ -253,9 +259,6 @@ def load(name: str, mode: str | None = None, *, registry: dict[str, Entry] | Non
             if isinstance(err, DownloadError):
                 err.add_note(_offline_advice(entry))
             raise
-        # Said in the note the page shows, not on stderr: a chapter's output would
-        # carry it onto the page (and the book build fails on stderr). The build
-        # machine's folders are cut to file names.
-        why = LOCAL_PATH.sub(r"\1", str(err).rstrip("."))
+        why = _cause_for_the_page(err)
         log.info("%s: %s; using the stand-in %s (%s=pretrained makes this an error)", name, why, STANDIN, ENV_VAR)
         return _load_standin(registry[STANDIN], name, f"{wanted} could not be loaded in this build ({why})")
