@@ -22,7 +22,6 @@ in ``book/`` as the book build runs it.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ from torchvision.transforms import v2
 
 from resnetbook import data, examples, images, remote, weights
 from support import ROOT, serve, toc_sources
+from weights_fixtures import sha256_of
 
 # The chapters of _toc.yml that load pretrained weights (a new one is picked up by itself).
 CHAPTERS = [source.stem for source in toc_sources() if source.suffix == ".ipynb" and "weights.load(" in source.read_text()]
@@ -83,10 +83,6 @@ def calibrated(model: torch.nn.Module, size: int) -> torch.nn.Module:
     return model
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_imagenet_resnet18(folder: Path) -> str:
     """ResNet-18 as torchvision publishes it: a plain state dict, named as its weight enum names it."""
     torch.manual_seed(18)
@@ -130,7 +126,7 @@ def mirror(tmp_path_factory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("mirror")
     names = [write_imagenet_resnet18(folder), write_places365_resnet50(folder),
              write_places365_categories(folder), write_photo(folder)]
-    manifest = "".join(f"{sha256_of(folder / name)}  {name}\n" for name in names)
+    manifest = "".join(f"{sha256_of((folder / name).read_bytes())}  {name}\n" for name in names)
     (folder / remote.MIRROR_MANIFEST).write_text(manifest, encoding="utf-8")
     url, server = serve(folder)
     yield url + "/"
