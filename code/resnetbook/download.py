@@ -132,6 +132,8 @@ def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 30,
     except (OSError, http.client.HTTPException, RuntimeError) as err:
         # A URLError wraps its cause (refused, timed out, unknown host); HTTPError's str() has the status.
         reason = err.reason if type(err) is urllib.error.URLError else err
+        if "invalid hash value" in str(err):  # torch.hub's words for a sha256 mismatch
+            reason = f"wrong sha256, {err}"
         raise DownloadError(f"Could not download {url}: {reason}" + (f" ({stale})" if stale else "")) from err
     return dest
 
