@@ -3,14 +3,14 @@
 Measures, in one run:
 
 * ``time_to_90_s``: wall seconds from the in-memory tensors to the first
-  evaluation at >= 90% test accuracy (every ``eval_every`` epochs, time counted) with ``training.SPEED_RECIPE``
+  evaluation at >= 90% test accuracy (every ``eval_every`` epochs, time counted) with ``engine.SPEED_RECIPE``
   (median of ``--repeats`` runs, seeds 0, 1, ..., after one short untimed warm-up run;
   a run that misses 90% is repeated half an epoch longer, its time counted);
 * ``baseline_time_to_90_s``: the same for the chapter's starter network trained
   the way the PyTorch FashionMNIST tutorial does it (torchvision dataset +
   ``ToTensor``, ``DataLoader(batch_size=64, shuffle=True)``, Adam at 1e-3,
   float32, evaluated every epoch);
-* ``final_test_acc``: test accuracy of ``training.BEST_RECIPE`` (the chapter's best
+* ``final_test_acc``: test accuracy of ``engine.BEST_RECIPE`` (the chapter's best
   configuration) trained on the chapter's 50k training split.
 
 Writes ``benchmarks/results/train.json`` and prints the same as one line.
@@ -24,6 +24,7 @@ import math
 import os
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -31,7 +32,7 @@ import torchvision
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from resnetbook import data, models, precision, training
+from resnetbook import data, engine, models, precision, training
 from resnetbook.device import get_device, seed_everything
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
@@ -40,10 +41,10 @@ RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
 def warm_up(dataset) -> float:
     """An untimed short run, so that oneDNN has built its kernels before the clock starts (seconds)."""
     splits = training.make_splits(dataset, val_size=0)
-    hp = training.HParams(**{**training.SPEED_RECIPE.hp.__dict__, "epochs": 0.05})
+    hp = replace(engine.SPEED_RECIPE.hp, epochs=0.05)
     start = time.perf_counter()
-    training.fit(training.SPEED_RECIPE.build(splits.X_train), splits.X_train, splits.y_train, hp,
-                 splits.X_test, splits.y_test, progress=False)
+    engine.fit(engine.SPEED_RECIPE.build(splits.X_train), splits.X_train, splits.y_train, hp,
+               splits.X_test, splits.y_test, progress=False)
     return time.perf_counter() - start
 
 
@@ -55,13 +56,13 @@ def schedules(first: float, longest: float) -> list[float]:
 def engine_time_to_90(dataset, seed: int, max_epochs: float) -> tuple[float, float, float]:
     """Seconds and epochs until the speed recipe first reaches 90% test accuracy, and that accuracy."""
     splits = training.make_splits(dataset, val_size=0, seed=seed)
-    recipe = training.SPEED_RECIPE
+    recipe = engine.SPEED_RECIPE
     seed_everything(seed)
     start = time.perf_counter()
     for epochs in schedules(recipe.hp.epochs, max_epochs):  # lengthen the schedule if 90% is missed
-        hp = training.HParams(**{**recipe.hp.__dict__, "epochs": epochs, "seed": seed})
-        _, history = training.fit(recipe.build(splits.X_train), splits.X_train, splits.y_train, hp,
-                                  splits.X_test, splits.y_test, progress=False)
+        hp = replace(recipe.hp, epochs=epochs, seed=seed)
+        _, history = engine.fit(recipe.build(splits.X_train), splits.X_train, splits.y_train, hp,
+                                splits.X_test, splits.y_test, progress=False)
         reached = history.time_to(0.90)
         if math.isfinite(reached):
             i = history.seconds.index(reached)
@@ -119,10 +120,10 @@ def final_test_accuracy(dataset, seed: int = 0) -> tuple[float, float]:
     splits = training.make_splits(dataset, val_size=10_000, seed=seed)
     seed_everything(seed)
     start = time.perf_counter()
-    model, _ = training.fit(training.BEST_RECIPE.build(), splits.X_train, splits.y_train,
-                            training.BEST_RECIPE.hp, progress=False)
+    model, _ = engine.fit(engine.BEST_RECIPE.build(), splits.X_train, splits.y_train,
+                          engine.BEST_RECIPE.hp, progress=False)
     seconds = time.perf_counter() - start
-    return training.accuracy(model, splits.X_test, splits.y_test, tta=training.BEST_RECIPE.hp.tta), seconds
+    return training.accuracy(model, splits.X_test, splits.y_test, tta=engine.BEST_RECIPE.hp.tta), seconds
 
 
 def _seconds(value: float) -> float | None:
@@ -156,7 +157,7 @@ def main() -> None:
         "baseline_epochs": base[1],
         "speedup": _seconds(base[0] / time_to_90),
         "final_test_acc": round(final_acc, 4),
-        "final_epochs": training.BEST_RECIPE.hp.epochs,
+        "final_epochs": engine.BEST_RECIPE.hp.epochs,
         "final_train_s": round(final_seconds, 1),
         "threads": torch.get_num_threads(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset (OpenMP default)"),

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
-from resnetbook import models
+from resnetbook import engine, models
 
 
 @pytest.mark.parametrize("depth", [8, 14, 20])
@@ -22,14 +22,21 @@ def test_fashion_resnet_names_like_torchvision():
     assert names == ["conv1", "bn1", "relu", "layer1", "layer2", "layer3", "avgpool", "fc"]
 
 
-@pytest.mark.parametrize("depth", [8, 14, 20])
-def test_fashion_resnet_depth_counts_weighted_layers(depth):
+@pytest.mark.parametrize("depth, blocks", [(8, 3), (14, 6), (20, 9)])
+def test_fashion_resnet_depth_counts_weighted_layers(depth, blocks):
     model = models.fashion_resnet(depth=depth)
     main_path = [n for n, m in model.named_modules()
                  if isinstance(m, (nn.Conv2d, nn.Linear)) and "downsample" not in n]
     assert len(main_path) == depth
-    blocks = [m for m in model.modules() if isinstance(m, BasicBlock)]
-    assert len(blocks) == 3 * (depth - 2) // 6
+    assert len([m for m in model.modules() if isinstance(m, BasicBlock)]) == blocks
+
+
+def test_fashion_resnet_blocks_start_as_the_identity():
+    # Zero-init residual: the last BN of each block starts at 0, so a block without a
+    # projection passes its input on unchanged (after the final ReLU).
+    block = models.fashion_resnet(depth=14).layer1[1].train()
+    x = torch.randn(4, 16, 28, 28)
+    torch.testing.assert_close(block(x), torch.relu(x))
 
 
 def test_projection_shortcuts_only_at_stage_boundaries():
@@ -41,17 +48,19 @@ def test_projection_shortcuts_only_at_stage_boundaries():
     assert conv.kernel_size == (1, 1) and conv.stride == (2, 2) and isinstance(bn, nn.BatchNorm2d)
 
 
-def test_parameter_counts_are_sane():
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_parameter_counts():
     # ResNet-20 for CIFAR has ~0.27M parameters (He et al. 2016, Table 6); ours has 1 input channel.
-    params = sum(p.numel() for p in models.fashion_resnet(depth=20).parameters())
-    assert 0.26e6 < params < 0.28e6
-    small = sum(p.numel() for p in models.fashion_resnet().parameters())
-    assert small * 4 < 4e6  # float32 file stays well under a few MB
-
-
-def test_default_depth_is_recorded_constant():
-    blocks = [m for m in models.fashion_resnet().modules() if isinstance(m, BasicBlock)]
-    assert len(blocks) == (models.FASHION_RESNET_DEPTH - 2) // 2
+    assert 0.26e6 < n_params(models.fashion_resnet(depth=20)) < 0.28e6
+    # The default, the stand-in's ResNet-8, counted by hand: 3x3 convolutions k*k*c_in*c_out,
+    # each BN a weight and a bias per channel, two 1x1 projections (16->32, 32->64), fc 64x10 + 10.
+    convs = 9 * (1 * 16 + 16 * 16 + 16 * 16 + 16 * 32 + 32 * 32 + 32 * 64 + 64 * 64)
+    bns = 2 * (16 + 16 + 16 + 32 + 32 + 32 + 64 + 64 + 64)
+    assert models.FASHION_RESNET_DEPTH == 8
+    assert n_params(models.fashion_resnet()) == convs + bns + (16 * 32 + 32 * 64) + 64 * 10 + 10
 
 
 @pytest.mark.parametrize("bad", [7, 9, 0])
@@ -99,13 +108,11 @@ def test_whiten_stem_decorrelates_patches_and_freezes_the_filters():
 
 
 def test_whiten_stem_filters_stay_fixed_in_training():
-    from resnetbook import training
-
     X = correlated_images(128)
     y = torch.arange(128) % 10
     net = models.whiten_stem(models.fast_net((8, 8, 8), stem=18), X)
     before = net.stem[0].weight.clone()
-    trained, _ = training.fit(net, X, y, training.HParams(epochs=1, batch_size=32, amp=False), progress=False)
+    trained, _ = engine.fit(net, X, y, engine.HParams(epochs=1, batch_size=32, amp=False), progress=False)
     assert torch.equal(trained.stem[0].weight, before)
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from resnetbook import precision, training
+from resnetbook import engine, precision
 
 CUDA = torch.device("cuda")
 CPU = torch.device("cpu")
@@ -59,7 +59,7 @@ def test_engine_trains_with_either_cpu_precision(monkeypatch, forced):
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
     X, y = torch.randn(32, 1, 2, 2), torch.randint(0, 3, (32,))
     before = [p.detach().clone() for p in model.parameters()]
-    hp = training.HParams(epochs=1, batch_size=16, amp=True, crop_padding=0, channels_last=False)
-    trained, history = training.fit(model, X, y, hp, X, y, progress=False)
+    hp = engine.HParams(epochs=1, batch_size=16, amp=True, crop_padding=0, channels_last=False)
+    trained, history = engine.fit(model, X, y, hp, X, y, progress=False)
     assert history.train_loss[-1] > 0 and 0 <= history.val_acc[-1] <= 1
     assert any(not torch.equal(a, b) for a, b in zip(before, trained.parameters()))

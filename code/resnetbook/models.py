@@ -25,23 +25,22 @@ class FashionResNet(nn.Module):
     until ``layer1`` leaves 7x7 maps at ``layer3`` for class activation maps.
     """
 
-    def __init__(self, depth: int = FASHION_RESNET_DEPTH, num_classes: int = 10,
-                 in_channels: int = 1, widths: tuple[int, int, int] = (16, 32, 64)) -> None:
+    def __init__(self, depth: int = FASHION_RESNET_DEPTH, num_classes: int = 10) -> None:
         super().__init__()
         if depth < 8 or (depth - 2) % 6 != 0:
             raise ValueError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, ...), got {depth}")
         if num_classes < 1:
             raise ValueError(f"num_classes must be positive, got {num_classes}")
         blocks_per_stage = (depth - 2) // 6
-        self.inplanes = widths[0]
-        self.conv1 = nn.Conv2d(in_channels, widths[0], kernel_size=3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.inplanes = 16
+        self.conv1 = nn.Conv2d(1, 16, kernel_size=3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
         self.relu = nn.ReLU(inplace=True)
-        self.layer1 = self._make_layer(widths[0], blocks_per_stage, stride=1)
-        self.layer2 = self._make_layer(widths[1], blocks_per_stage, stride=2)
-        self.layer3 = self._make_layer(widths[2], blocks_per_stage, stride=2)
+        self.layer1 = self._make_layer(16, blocks_per_stage, stride=1)
+        self.layer2 = self._make_layer(32, blocks_per_stage, stride=2)
+        self.layer3 = self._make_layer(64, blocks_per_stage, stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(widths[2], num_classes)
+        self.fc = nn.Linear(64, num_classes)
         self._init_weights()
 
     def _make_layer(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
@@ -59,16 +58,13 @@ class FashionResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def _init_weights(self) -> None:
-        """He initialization as in torchvision; last BN of each block starts at zero."""
+        """He initialization as in torchvision (BN starts at weight 1, bias 0, PyTorch's default);
+        the last BN of each block starts at zero."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-        # Zero-init residual (Goyal et al. 2017): each block starts as the identity.
-        for m in self.modules():
-            if isinstance(m, BasicBlock):
+            elif isinstance(m, BasicBlock):
+                # Zero-init residual (Goyal et al. 2017): each block starts as the identity.
                 nn.init.zeros_(m.bn2.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -121,43 +117,32 @@ def starter_cnn(width: int = 16, hidden: int = 128, dropout: float = 0.0) -> Sta
     return StarterCNN(width=width, hidden=hidden, dropout=dropout)
 
 
-def _conv_pool_bn(c_in: int, c_out: int) -> list[nn.Module]:
+def _conv_pool_bn(c_in: int, c_out: int) -> nn.Sequential:
     """3x3 convolution, 2x2 max-pool, batch norm, GELU: pooling before BN and GELU
     leaves them a quarter of the pixels, and they cost more than the convolution here."""
-    return [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False), nn.MaxPool2d(2),
-            nn.BatchNorm2d(c_out), nn.GELU()]
-
-
-def _conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
-    """3x3 convolution, batch norm, GELU: the extra units of a block when ``convs > 1``."""
-    return [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),
-            nn.BatchNorm2d(c_out), nn.GELU()]
+    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False), nn.MaxPool2d(2),
+                         nn.BatchNorm2d(c_out), nn.GELU())
 
 
 class FastNet(nn.Module):
     """The engine's fast network for chapter 5 and the benchmark (airbench-style).
 
     The stem downsamples at once (28 -> 14), so every later convolution works on
-    a quarter of the pixels or fewer. Each of the three blocks starts with a
-    conv, 2x2 max-pool, BN, GELU unit (14 -> 7 -> 3 -> 1), then ``convs - 1``
-    conv-BN-GELU units at the pooled size.
+    a quarter of the pixels or fewer. Each of the three layers is one more
+    conv, 2x2 max-pool, BN, GELU unit (14 -> 7 -> 3 -> 1).
     """
 
     def __init__(self, widths: tuple[int, int, int] = (64, 128, 256), stem: int = 32,
-                 convs: int = 1, num_classes: int = 10) -> None:
+                 num_classes: int = 10) -> None:
         super().__init__()
-        if len(widths) != 3 or min(widths) < 1 or stem < 1 or convs < 1:
-            raise ValueError(f"widths must be three positive ints, stem and convs positive; "
-                             f"got {widths}, {stem}, {convs}")
-        self.stem = nn.Sequential(*_conv_pool_bn(1, stem))  # 28 -> 14
-        c_in, blocks = stem, []
-        for c in widths:
-            units = _conv_pool_bn(c_in, c) + sum((_conv_bn(c, c) for _ in range(convs - 1)), [])
-            blocks.append(nn.Sequential(*units))
-            c_in = c
-        self.layer1, self.layer2, self.layer3 = blocks
+        if len(widths) != 3 or min(widths) < 1 or stem < 1:
+            raise ValueError(f"widths must be three positive ints and stem positive; got {widths}, {stem}")
+        self.stem = _conv_pool_bn(1, stem)  # 28 -> 14
+        self.layer1 = _conv_pool_bn(stem, widths[0])
+        self.layer2 = _conv_pool_bn(widths[0], widths[1])
+        self.layer3 = _conv_pool_bn(widths[1], widths[2])
         self.maxpool = nn.AdaptiveMaxPool2d(1)  # global max over the last 1x1-3x3 map
-        self.fc = nn.Linear(c_in, num_classes, bias=False)
+        self.fc = nn.Linear(widths[2], num_classes, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
@@ -165,10 +150,9 @@ class FastNet(nn.Module):
         return self.fc(torch.flatten(self.maxpool(x), 1))
 
 
-def fast_net(widths: tuple[int, int, int] = (64, 128, 256), stem: int = 32,
-             convs: int = 1) -> FastNet:
-    """The fast network of chapter 5 and the benchmark."""
-    return FastNet(widths=widths, stem=stem, convs=convs)
+def fast_net(widths: tuple[int, int, int] = (64, 128, 256), stem: int = 32) -> FastNet:
+    """The fast network of chapter 5 and the benchmark (``engine.Recipe`` builds it)."""
+    return FastNet(widths=widths, stem=stem)
 
 
 def whiten_stem(net: FastNet, X: torch.Tensor, samples: int = 1000, eps: float = 5e-4) -> FastNet:
