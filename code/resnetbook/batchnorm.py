@@ -15,16 +15,12 @@ from matplotlib.axes import Axes
 from torch import nn
 
 
-def _check_input(x: torch.Tensor) -> None:
-    if x.dim() != 4:
-        raise ValueError(f"expected an input of shape [N, C, H, W], got {tuple(x.shape)}")
-
-
 def plot_channel_map(ax: Axes, x: torch.Tensor, y: torch.Tensor, channel: int,
                      slope: float | None = None, intercept: float | None = None,
                      max_points: int = 2000) -> Axes:
     """Scatter output vs input of one channel, with the line ``slope * x + intercept`` (chapter 3)."""
-    _check_input(x)
+    if x.dim() != 4:
+        raise ValueError(f"expected an input of shape [N, C, H, W], got {tuple(x.shape)}")
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     if not 0 <= channel < x.shape[1]:

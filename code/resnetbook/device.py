@@ -28,7 +28,5 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     """
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
+    torch.manual_seed(seed)  # seeds every device, CUDA included
     return torch.Generator().manual_seed(seed)

@@ -12,14 +12,10 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 
-
-def _as_image(image: torch.Tensor | np.ndarray) -> np.ndarray:
-    """A [1,H,W] or [H,W] tensor/array as a 2-D numpy array for ``imshow``."""
-    array = image.detach().float().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
-    return array.reshape(array.shape[-2:])
+from resnetbook.training import History
 
 
-def image_grid(axes: np.ndarray, images: Sequence, titles: Sequence[str],
+def image_grid(axes: np.ndarray, images: Sequence[torch.Tensor], titles: Sequence[str],
                colors: Sequence[str] | None = None) -> np.ndarray:
     """Show ``images`` on a grid of ``axes`` with one title each (chapter 5: samples, mistakes)."""
     flat = np.asarray(axes).ravel()
@@ -28,15 +24,15 @@ def image_grid(axes: np.ndarray, images: Sequence, titles: Sequence[str],
     for i, ax in enumerate(flat):
         ax.axis("off")
         if i < len(images):
-            ax.imshow(_as_image(images[i]), cmap="gray")
+            ax.imshow(images[i].detach().float().cpu().numpy().reshape(images[i].shape[-2:]), cmap="gray")
             ax.set_title(titles[i], fontsize=8, color=colors[i] if colors else "black")
     return axes
 
 
-def learning_curves(ax: Axes, history, label: str = "", style: str = "-") -> Axes:
+def learning_curves(ax: Axes, history: History, label: str = "") -> Axes:
     """Training and validation top-1 against epoch for one ``training.History`` (chapter 5)."""
     prefix = f"{label} " if label else ""
-    line, = ax.plot(history.epoch, history.train_acc, style, marker="o", ms=3, label=f"{prefix}train")
+    line, = ax.plot(history.epoch, history.train_acc, "-", marker="o", ms=3, label=f"{prefix}train")
     ax.plot(history.epoch, history.val_acc, "--", color=line.get_color(), marker="s", ms=3,
             label=f"{prefix}validation")
     ax.set_xlabel("epoch")
