@@ -13,8 +13,8 @@ from torch import nn
 from resnetbook import data, models
 from resnetbook.device import get_device, seed_everything
 from resnetbook.download import file_digest
-from resnetbook.standins import FOLDER, META_FILE
 from resnetbook.engine import HParams, fit
+from resnetbook.standins import FOLDER, META_FILE
 from resnetbook.training import accuracy, make_splits
 
 WEIGHTS_FILE = "fashion_resnet.pt"
