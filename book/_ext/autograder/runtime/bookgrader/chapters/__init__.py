@@ -1,0 +1,1 @@
+"""Hidden cases per chapter: ``chapters/chN.py`` defines ``CASES = {function name: [Case, ...]}``."""
