@@ -7,6 +7,7 @@
 #   make outputs               re-execute the chapters, store reference outputs (then commit)
 #   make student               regenerate book/student/*.ipynb (then commit)
 #   make student-release DEST=.. REPO=owner/name   a student release for a public repository
+#   make autograder            Gradescope autograder archives, one per chapter -> _build/autograder/
 
 PYTHON  ?= python3
 VENV    := .venv
@@ -29,7 +30,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 # watches them, and their widgets would reach the pages. In Jupyter and Colab they show.
 export TQDM_DISABLE ?= 1
 
-.PHONY: book test bench standins setup data browser student student-release outputs clean
+.PHONY: book test bench standins setup data browser student student-release autograder outputs clean
 
 setup: $(STAMP) data
 
@@ -72,6 +73,10 @@ student-release: setup
 	@if [ -z "$(DEST)" ] || [ -z "$(REPO)" ]; then \
 	  echo "usage: make student-release DEST=<empty folder> REPO=<owner/name on GitHub>"; exit 2; fi
 	$(PY) scripts/student_edition.py --release "$(DEST)" --repo "$(REPO)"
+
+# One Gradescope autograder archive (otter-grader) per chapter with checked exercises (see README).
+autograder: setup
+	$(PY) scripts/autograder.py --out _build/autograder
 
 outputs: setup
 	$(PY) scripts/refresh_outputs.py

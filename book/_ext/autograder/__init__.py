@@ -2,7 +2,7 @@
 
 ``build(root, chapter_path, number, dest)`` writes ``dest/<chapter>-autograder.zip`` with
 otter-grader: the tests of ``tests/`` (otter's exception-based test files, one per exercise
-graded by checks; see :mod:`autograder.exercises`) go through ``otter generate``, which adds
+graded by checks; see :mod:`autograder.markers`) go through ``otter generate``, which adds
 otter's ``setup.sh`` (a mamba environment with otter and ``requirements.txt``) and
 ``otter_config.json``. Three things otter does not do are added around it:
 
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.exercises import Exercise, exercises, reference_functions
+from autograder.markers import Exercise, exercises, reference_functions
 
 RUNTIME = Path(__file__).resolve().parent / "runtime"
 PYTHON_VERSION = "3.11"
