@@ -18,11 +18,14 @@ import sys
 import zipfile
 from pathlib import Path
 
+import dill
 import nbformat
 import pytest
 
 import autograder
 import editions
+
+sys.path.insert(0, str(autograder.RUNTIME))  # bookgrader, as the archive ships it
 from autograder import markers as ex
 from conftest import ROOT
 from editions.student_notebook import BEGIN, filled, region_lines
@@ -124,6 +127,29 @@ def test_every_graded_chapter_has_hidden_cases_for_each_checked_function():
             assert re.search(rf'^\s*"{function}":', spec, re.M), f"ch{number}.py has no hidden cases of {function}"
 
 
+@pytest.mark.parametrize("number", [n for n, source in enumerate(editions.chapters(ROOT), start=1)
+                                    if autograder.graded(nbformat.read(source, as_version=4), n)])
+def test_hidden_cases_are_the_same_every_run_and_fail_a_wrong_answer(number):
+    """Gradescope must get the build's inputs again; a function that returns nothing fails every case."""
+    from bookgrader.cases import difference
+
+    source = editions.chapters(ROOT)[number - 1]
+    notebook = nbformat.read(source, as_version=4)
+    grader = autograder.RUNTIME
+    first, second = (autograder.reference_values(notebook, f"ch{number}", source.stem, grader) for _ in range(2))
+    cases = sys.modules[f"bookgrader.chapters.ch{number}"].CASES
+    for function, values in first.items():
+        assert len(values) >= 2, function
+        for case, want, again in zip(cases[function], values, second[function]):
+            assert difference(again, want, rtol=0, atol=0) is None, (function, case.what)
+            args = case.args()
+            try:
+                probed = case.probe(None, args)
+            except Exception:  # grading reports what the probe raised
+                continue
+            assert difference(probed, want) is not None, (function, case.what)
+
+
 def test_a_check_cell_holds_only_check_calls():
     assert ex.check_calls("check.a(a)\ncheck.b(b)") == [("a", "a"), ("b", "b")]
     for bad in ("print(1)", "check.a(a, 2)", "check.a(a())", "x = check.a(a)"):
@@ -163,6 +189,17 @@ def test_archive_holds_otters_setup_our_runner_and_no_solution(archive):
     assert solution
     leaks = [(name, line) for name, text in texts.items() for line in solution if line in text]
     assert not leaks, leaks
+
+
+def test_the_grading_code_holds_no_chapters_solution():
+    """What every archive ships (bookgrader: helpers, hidden cases) against every chapter's solution lines."""
+    shipped = "\n".join(p.read_text() for p in autograder.RUNTIME.rglob("*") if p.is_file() and p.suffix in ("", ".py"))
+    for source in editions.chapters(ROOT):
+        for cell in nbformat.read(source, as_version=4).cells:
+            if cell.cell_type == "code" and BEGIN in cell.source:
+                lines = [line.strip() for line in region_lines(cell.source)]
+                leaks = [line for line in lines if len(line) > 25 and not line.startswith("#") and line in shipped]
+                assert not leaks, (source.name, leaks)
 
 
 # ---------------------------------------------------------------- three submissions
@@ -214,7 +251,13 @@ def test_a_notebook_that_loops_fails_and_breaks_the_book_gets_a_result_per_test(
     slope = tests["Exercise 3.2: Slope and intercept"]
     assert slope["score"] == 0 and "did not finish within 5 s and was stopped" in slope["output"], slope
     files = by_name(results)["The book's files"]["output"]
-    assert "changed or deleted files of the book" in files and "ch3.py" in files and "03-01-ch3-bn-tensors.py" in files
+    assert "changed or deleted files of the book" in files, files
+    assert "resnetbook/check/ch3.py" in files and "tests/03-01-ch3-bn-tensors.py" in files, files
+    with open(tmp_path / "results" / "results.pkl", "rb") as f:  # otter keeps the executed notebook there
+        executed = dill.load(f).notebook
+    stopped = [out.evalue for cell in executed.cells if cell.cell_type == "code"
+               for out in cell.outputs if out.output_type == "error" and out.ename == "TimeLimit"]
+    assert stopped and "ran for more than 20 s and was stopped by the autograder" in stopped[0], stopped
     print(json.dumps(results, indent=2))
 
 

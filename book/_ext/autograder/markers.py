@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
 import re
 from dataclasses import dataclass
 
@@ -96,7 +98,8 @@ def reference_functions(notebook: NotebookNode, where: str) -> dict:
     """
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     namespace: dict = {"__name__": f"reference_{where}"}
-    for cell in [code[1]] + [c for c in code if BEGIN in c.source]:
-        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
-        exec(compile(source, f"{where}:{cell.get('id')}", "exec"), namespace)
+    with contextlib.redirect_stdout(io.StringIO()):  # what the import cell prints is for the page
+        for cell in [code[1]] + [c for c in code if BEGIN in c.source]:
+            source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+            exec(compile(source, f"{where}:{cell.get('id')}", "exec"), namespace)
     return namespace

@@ -74,7 +74,7 @@ def _book_files() -> dict[str, str]:
     import resnetbook
 
     roots = [Path(resnetbook.__file__).resolve().parent, HERE, Path("tests").resolve()]
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+    return {p.relative_to(root.parent).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for root in roots if root.is_dir() for p in sorted(root.rglob("*"))
             if p.is_file() and "__pycache__" not in p.parts}
 
@@ -117,7 +117,7 @@ def end() -> None:
             ip.events.unregister(event, fn)
     _disarm()
     before, after = _STATE.get("files", {}), _book_files()
-    _STATE["changed"] = sorted(Path(p).name for p in before if after.get(p) != before[p])
+    _STATE["changed"] = sorted(p for p in before if after.get(p) != before[p])
     for path, content in _STATE.get("tests", {}).items():
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_bytes() != content:
