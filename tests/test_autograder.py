@@ -27,7 +27,7 @@ import editions
 
 sys.path.insert(0, str(autograder.RUNTIME))  # bookgrader, as the archive ships it
 from autograder import markers as ex
-from conftest import ROOT
+from support import ROOT
 from editions.student_notebook import BEGIN, filled, region_lines
 
 CHAPTER = 3
