@@ -275,3 +275,14 @@ def show_predictions(axes, folder: torchvision.datasets.ImageFolder, indices, pr
         ax.imshow(display_image(folder, index).numpy())
         ax.set_title(f"{folder.classes[int(pred)]}\n(is {folder.classes[truth]})", fontsize=9,
                      color="black" if int(pred) == truth else "red")
+
+
+def pick_examples(predicted: torch.Tensor, truth: torch.Tensor, n: int = 8, seed: int = 0) -> list[int]:
+    """Indices of ``n`` images for a figure: up to ``n // 2`` mistakes, the rest right, in a seeded order (chapter 6)."""
+    if n < 1 or len(predicted) != len(truth):
+        raise ValueError(f"need n >= 1 and as many predictions as labels, got n={n}, {len(predicted)}, {len(truth)}")
+    order = torch.randperm(len(truth), generator=torch.Generator().manual_seed(seed))
+    wrong = [int(i) for i in order if predicted[i] != truth[i]][: n // 2]
+    right = [int(i) for i in order if predicted[i] == truth[i]][: n - len(wrong)]
+    chosen = set(wrong + right)
+    return [int(i) for i in order if int(i) in chosen]
