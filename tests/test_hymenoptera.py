@@ -23,8 +23,8 @@ import torch
 import torchvision
 from PIL import Image
 
-from conftest import serve
-from resnetbook import download, hymenoptera, transfer, weights
+from support import closed_port_url, serve
+from resnetbook import download, hymenoptera, remote, transfer, weights
 
 PER_CLASS = {"train": {"ants": 123, "bees": 121}, "val": {"ants": 70, "bees": 83}}  # 244 and 153 in all
 
@@ -51,13 +51,13 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def serve_folder(folder: Path, monkeypatch, request) -> str:
-    names = [p.name for p in folder.iterdir() if p.name != weights.MIRROR_MANIFEST]
-    (folder / weights.MIRROR_MANIFEST).write_text("".join(f"{sha256_of(folder / n)}  {n}\n" for n in names))
+def serve_folder(folder: Path, monkeypatch, request):
+    names = [p.name for p in folder.iterdir() if p.name != remote.MIRROR_MANIFEST]
+    (folder / remote.MIRROR_MANIFEST).write_text("".join(f"{sha256_of(folder / n)}  {n}\n" for n in names))
     url, server = serve(folder)
     request.addfinalizer(lambda: (server.shutdown(), server.server_close()))
-    monkeypatch.setenv(weights.MIRROR_VAR, url + "/")
-    return url + "/"
+    monkeypatch.setenv(remote.MIRROR_VAR, url + "/")
+    return server
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def surrogate_files(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("mirror")
     write_zip(folder / hymenoptera.HYMENOPTERA.file.filename)
     torch.manual_seed(18)
-    name = weights.torchvision_file(torchvision.models.ResNet18_Weights.IMAGENET1K_V1).filename
+    name = remote.torchvision_file(torchvision.models.ResNet18_Weights.IMAGENET1K_V1).filename
     torch.save(torchvision.models.resnet18().state_dict(), folder / name)
     return folder
 
@@ -102,8 +102,8 @@ def test_online_path_end_to_end(surrogate_files, cache, monkeypatch, request) ->
     image = hymenoptera.display_image(val, 0)
     assert image.shape == (224, 224, 3) and 0 <= image.min() and image.max() <= 1
     # A second call uses the cache: the server may be gone.
-    monkeypatch.setenv(weights.MIRROR_VAR, "http://127.0.0.1:9/")
-    monkeypatch.setattr(weights, "located", lambda files: pytest.fail("the cache was not used"))
+    monkeypatch.setenv(remote.MIRROR_VAR, closed_port_url())
+    monkeypatch.setattr(remote, "located", lambda files: pytest.fail("the cache was not used"))
     assert hymenoptera.fetch_archive(progress=False) == folder
 
 
@@ -136,6 +136,16 @@ def test_truncated_zip_is_a_clear_error_and_leaves_nothing(tmp_path, cache, monk
     (folder / "hymenoptera_data.zip").write_bytes(whole[: len(whole) // 2])  # the manifest vouches for these bytes
     serve_folder(folder, monkeypatch, request)
     with pytest.raises(hymenoptera.DatasetLayoutError, match="not a readable zip archive .* cut short"):
+        hymenoptera.fetch_archive(progress=False)
+    _assert_no_cache_entry(cache)
+
+
+def test_cut_download_is_a_clear_error_and_leaves_nothing(tmp_path, cache, monkeypatch, request) -> None:
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    write_zip(folder / "hymenoptera_data.zip")
+    serve_folder(folder, monkeypatch, request).truncated.add("/hymenoptera_data.zip")
+    with pytest.raises(download.DownloadError, match="truncated"):
         hymenoptera.fetch_archive(progress=False)
     _assert_no_cache_entry(cache)
 
@@ -188,8 +198,8 @@ def test_publisher_size_is_checked(tmp_path, cache, monkeypatch, request) -> Non
     write_zip(folder / "hymenoptera_data.zip")
     url, server = serve(folder)
     request.addfinalizer(lambda: (server.shutdown(), server.server_close()))
-    monkeypatch.delenv(weights.MIRROR_VAR, raising=False)
-    archive = dataclasses.replace(hymenoptera.HYMENOPTERA, file=weights.RemoteFile(
+    monkeypatch.delenv(remote.MIRROR_VAR, raising=False)
+    archive = dataclasses.replace(hymenoptera.HYMENOPTERA, file=remote.RemoteFile(
         f"{url}/hymenoptera_data.zip", "hymenoptera_data.zip", ""))
     with pytest.raises(hymenoptera.DatasetLayoutError, match="bytes, but the published archive has 47286322"):
         hymenoptera.fetch_archive(archive, progress=False)
@@ -200,7 +210,7 @@ def test_publisher_size_is_checked(tmp_path, cache, monkeypatch, request) -> Non
 
 @pytest.mark.parametrize("mode", ["auto", "standin", "pretrained"])
 def test_modes_without_a_network(mode, cache, monkeypatch) -> None:
-    monkeypatch.setenv(weights.MIRROR_VAR, "http://127.0.0.1:9/")  # nothing listens on port 9
+    monkeypatch.setenv(remote.MIRROR_VAR, closed_port_url())
     if mode == "pretrained":
         with pytest.raises(download.DownloadError, match="Could not download"):
             hymenoptera.load_online(mode, progress=False)

@@ -3,7 +3,7 @@
 ``hymenoptera_data.zip`` (download.pytorch.org) holds ``hymenoptera_data/{train,val}/
 {ants,bees}/*.jpg``. PyTorch publishes no checksum for it, so what can be checked is
 checked: its size in bytes when it comes from the publisher (a ``RESNETBOOK_MIRROR``'s
-``SHA256SUMS`` gives it a sha256 instead, see ``resnetbook.weights``), that it unzips,
+``SHA256SUMS`` gives it a sha256 instead, see ``resnetbook.remote``), that it unzips,
 and that it holds exactly the two classes and the number of images per split that
 ``torchvision.datasets.ImageFolder`` finds in the published archive (244 training and
 153 validation photos). The archive is unpacked into a temporary folder next to the
@@ -26,7 +26,7 @@ import torchvision
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
-from resnetbook import download, weights
+from resnetbook import download, remote, weights
 
 DATA_DIR = "hymenoptera"  # under resnetbook.data.default_root()
 
@@ -43,7 +43,7 @@ class ImageArchive:
     then. ``counts``: images per split that ImageFolder must find (``None``: at least one per class).
     """
 
-    file: weights.RemoteFile
+    file: remote.RemoteFile
     size: int | None
     root: str
     classes: tuple[str, ...]
@@ -52,7 +52,7 @@ class ImageArchive:
 
 
 HYMENOPTERA = ImageArchive(
-    weights.RemoteFile("https://download.pytorch.org/tutorial/hymenoptera_data.zip",
+    remote.RemoteFile("https://download.pytorch.org/tutorial/hymenoptera_data.zip",
                        "hymenoptera_data.zip", ""),
     # Size and counts as downloaded and loaded by others (the size matches a progress
     # log of the download; 244/153 is what ImageFolder reports in many tutorial runs).
@@ -113,8 +113,8 @@ def _unpack(zip_path: Path, dest: Path, archive: ImageArchive) -> None:
 def fetch_archive(archive: ImageArchive = HYMENOPTERA, progress: bool = True) -> Path:
     """The unpacked, checked folder of ``archive``, downloaded and unpacked once into the cache (chapter 6).
 
-    Downloads through the book's resolver (``RESNETBOOK_MIRROR`` respected, progress bar,
-    timeout); raises ``resnetbook.download.DownloadError`` (or its subclass
+    Downloads through the book's resolver (``remote.located``: ``RESNETBOOK_MIRROR`` respected;
+    ``download.fetch``: progress bar, timeout); raises ``resnetbook.download.DownloadError`` (or its subclass
     :class:`DatasetLayoutError`) with what went wrong, and leaves no cache entry then.
     """
     folder = cache_dir()
@@ -125,7 +125,7 @@ def fetch_archive(archive: ImageArchive = HYMENOPTERA, progress: bool = True) ->
             return dest
         except DatasetLayoutError:
             shutil.rmtree(dest)  # an older or altered copy: unpack it again
-    (used,) = weights.located([archive.file])
+    (used,) = remote.located([archive.file])
     zip_path = download.fetch(used.url, folder / archive.file.filename, sha256=used.sha256 or None,
                               progress=progress)
     try:
@@ -191,7 +191,7 @@ def load_online(mode: str | None = None, progress: bool = True,
     except (download.DownloadError, download.UnsafeCheckpointError) as err:
         if mode == "pretrained":
             raise
-        why = str(err).splitlines()[0].split(". ")[0].rstrip(".")
+        why = weights.LOCAL_PATH.sub(r"\1", str(err).rstrip("."))  # no build-machine folders on the page
         return None, (f"{what} could not be loaded in this build ({why}): this page runs only the offline "
                       f"task ({weights.ENV_VAR}=pretrained makes this an error).")
     sizes = ", ".join(f"{len(f)} {split}" for split, f in folders.items())
