@@ -105,7 +105,11 @@ def _unpack(zip_path: Path, dest: Path, archive: ImageArchive) -> None:
         if not (work / archive.root).is_dir():
             raise DatasetLayoutError(f"{zip_path.name} has no top folder {archive.root}/")
         image_counts(work / archive.root, archive)
-        os.replace(work / archive.root, dest)
+        try:
+            os.replace(work / archive.root, dest)
+        except OSError:
+            if not dest.is_dir():  # else another process unpacked it first
+                raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
