@@ -24,7 +24,7 @@ import torchvision
 from PIL import Image
 
 from support import closed_port_url, serve
-from resnetbook import download, hymenoptera, remote, transfer, weights
+from resnetbook import download, hymenoptera, remote, transfer
 
 PER_CLASS = {"train": {"ants": 123, "bees": 121}, "val": {"ants": 70, "bees": 83}}  # 244 and 153 in all
 
@@ -80,9 +80,11 @@ def cache(tmp_path, monkeypatch) -> Path:
 
 def test_online_path_end_to_end(surrogate_files, cache, monkeypatch, request) -> None:
     serve_folder(surrogate_files, monkeypatch, request)
+    mirror = remote.mirror_base()
     online, note = hymenoptera.load_online("pretrained", progress=False)
     assert online is not None and note == online.note
-    assert "Pretrained weights: ResNet-18" in note and "244 train, 153 val images" in note
+    assert "Pretrained weights: ResNet-18" in note and "244 train, 153 val images in classes ants and bees" in note
+    assert f"hymenoptera_data.zip, here from the mirror {mirror}" in note
     folder = cache / "hymenoptera_data"
     assert hymenoptera.image_counts(folder) == PER_CLASS
     assert sorted(p.name for p in cache.iterdir()) == ["hymenoptera_data", "hymenoptera_data.zip"]  # no temp left
@@ -204,6 +206,7 @@ def test_publisher_size_is_checked(tmp_path, cache, monkeypatch, request) -> Non
     with pytest.raises(hymenoptera.DatasetLayoutError, match="bytes, but the published archive has 47286322"):
         hymenoptera.fetch_archive(archive, progress=False)
     _assert_no_cache_entry(cache)
+    assert hymenoptera.archive_source(archive).endswith("(the publisher gives no checksum: its size (47,286,322 bytes) checked)")
     right = dataclasses.replace(archive, size=(folder / "hymenoptera_data.zip").stat().st_size)
     assert hymenoptera.image_counts(hymenoptera.fetch_archive(right, progress=False)) == PER_CLASS
 

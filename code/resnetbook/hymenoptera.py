@@ -1,14 +1,11 @@
-"""The PyTorch tutorial's ants-and-bees photos, fetched, checked and loaded (chapter 6, online).
+"""The PyTorch tutorial's ants-and-bees photos: fetched, checked, loaded, trained on (chapter 6, online).
 
-``hymenoptera_data.zip`` (download.pytorch.org) holds ``hymenoptera_data/{train,val}/
-{ants,bees}/*.jpg``. PyTorch publishes no checksum for it, so what can be checked is
-checked: its size in bytes when it comes from the publisher (a ``RESNETBOOK_MIRROR``'s
-``SHA256SUMS`` gives it a sha256 instead, see ``resnetbook.remote``), that it unzips,
-and that it holds exactly the two classes and the number of images per split that
-``torchvision.datasets.ImageFolder`` finds in the published archive (244 training and
-153 validation photos). The archive is unpacked into a temporary folder next to the
-cache and renamed only when all checks passed, so a failed or interrupted unpacking
-never leaves a cache entry; a zip that fails is deleted, so the next call downloads it again.
+``hymenoptera_data.zip`` holds ``hymenoptera_data/{train,val}/{ants,bees}/*.jpg``. PyTorch
+publishes no checksum for it, so what can be checked is: its size when it comes from the
+publisher (from a ``RESNETBOOK_MIRROR``, the mirror's ``SHA256SUMS`` vouches instead), that it
+unzips with intact CRCs, and that it holds the two classes and exactly as many images per split
+as ImageFolder finds in the published archive. It is unpacked into a temporary folder beside the
+cache and renamed only after every check passed; a zip that fails is deleted.
 """
 
 from __future__ import annotations
@@ -198,9 +195,23 @@ def load_online(mode: str | None = None, progress: bool = True,
         why = weights.LOCAL_PATH.sub(r"\1", str(err).rstrip("."))  # no build-machine folders on the page
         return None, (f"{what} could not be loaded in this build ({why}): this page runs only the offline "
                       f"task ({weights.ENV_VAR}=pretrained makes this an error).")
-    sizes = ", ".join(f"{len(f)} {split}" for split, f in folders.items())
-    note = f"{pretrained.provenance} Photos: {archive.credit}, {archive.file.url} ({sizes} images)."
+    note = f"{pretrained.provenance} Photos: {archive.credit}, {archive_source(archive)}; {_sizes(folders)}."
     return OnlineData(pretrained, folders, note), note
+
+
+def archive_source(archive: ImageArchive = HYMENOPTERA) -> str:
+    """Where the archive comes from and what vouches for it, for the page's note (chapter 6)."""
+    base = remote.mirror_base()
+    if base is not None:
+        return (f"{archive.file.url}, here from the mirror {base} ({remote.MIRROR_VAR}), checked against "
+                f"its {remote.MIRROR_MANIFEST}")
+    checked = f"its size ({archive.size:,} bytes) checked" if archive.size else "nothing but its layout checked"
+    return f"{archive.file.url} (the publisher gives no checksum: {checked})"
+
+
+def _sizes(folders: Mapping[str, torchvision.datasets.ImageFolder]) -> str:
+    return ", ".join(f"{len(f)} {split}" for split, f in folders.items()) + " images in classes " + \
+        " and ".join(next(iter(folders.values())).classes)
 
 
 def loaders(folders: Mapping[str, torchvision.datasets.ImageFolder], batch_size: int = 16,
