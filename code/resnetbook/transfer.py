@@ -29,7 +29,7 @@ from torch import nn
 
 from resnetbook import models, training
 from resnetbook.device import get_device
-from resnetbook.precision import autocast
+from resnetbook.precision import autocast, grad_scaler
 
 PRETRAIN_CLASSES = (0, 1, 2, 3, 4)  # T-shirt/top, trouser, pullover, dress, coat
 TARGET_CLASSES = (5, 6, 7, 8, 9)  # sandal, shirt, sneaker, bag, ankle boot
@@ -169,6 +169,7 @@ def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, schedule: Schedule
     optimizer = torch.optim.SGD(params, lr=schedule.lr, momentum=0.9, nesterov=True,
                                 weight_decay=schedule.weight_decay)
     decay = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / schedule.steps)
+    scaler = grad_scaler(X.device)
     model.to(memory_format=torch.channels_last)  # faster convolutions on CPUs and GPUs
     (train_mode or nn.Module.train)(model)
     for _, (xb, yb) in zip(range(schedule.steps), _endless_batches(X, y, schedule.batch_size, generator)):
@@ -178,8 +179,9 @@ def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, schedule: Schedule
         with autocast(X.device):
             loss = F.cross_entropy(model(xb), yb)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()  # scaled only where autocast runs in float16 (Colab's T4)
+        scaler.step(optimizer)
+        scaler.update()
         decay.step()
     return model
 
