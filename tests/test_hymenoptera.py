@@ -223,3 +223,17 @@ def test_modes_without_a_network(mode, cache, monkeypatch) -> None:
     assert ("RESNETBOOK_WEIGHTS=standin was set" in note) == (mode == "standin")
     assert ("could not be loaded in this build" in note) == (mode == "auto")
     assert "/tmp" not in note and "To fix it" not in note
+
+
+def test_auto_without_the_archive_on_the_mirror_says_why(surrogate_files, tmp_path, cache, monkeypatch, request) -> None:
+    """The weights load, the photos do not: auto falls back to the offline task and names the missing file."""
+    folder = tmp_path / "weights-only"
+    folder.mkdir()
+    for path in surrogate_files.glob("*.pth"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    serve_folder(folder, monkeypatch, request)
+    online, note = hymenoptera.load_online("auto", progress=False)
+    assert online is None and "lists no sha256 for hymenoptera_data.zip" in note
+    with pytest.raises(download.DownloadError, match="lists no sha256 for hymenoptera_data.zip"):
+        hymenoptera.load_online("pretrained", progress=False)
+    _assert_no_cache_entry(cache)
