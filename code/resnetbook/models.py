@@ -18,33 +18,58 @@ from torchvision.models.resnet import BasicBlock
 FASHION_RESNET_DEPTH = 8
 
 
+class PlainBlock(BasicBlock):
+    """torchvision's ``BasicBlock`` without its shortcut: ``relu(F(x))`` (chapter 6).
+
+    The paper's "plain" networks (section 4.1): the same layers, under the same
+    names, with no identity added and no ``downsample`` projection.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)))
+
+
 class FashionResNet(nn.Module):
-    """A CIFAR-style ResNet for 1-channel 28x28 images (chapters 2-5).
+    """A CIFAR-style ResNet for 1-channel 28x28 images (chapters 2-6).
 
     No max-pool after ``conv1``: the input is already small, and keeping 28x28
     until ``layer1`` leaves 7x7 maps at ``layer3`` for class activation maps.
+    Chapter 6 narrows the three stages (``widths``) and builds the plain network of
+    the same depth (``shortcuts=False``: ``PlainBlock``s); ``zero_init_residual=False``
+    keeps every block's last BN at one (a plain block whose last BN starts at zero
+    would output zeros).
     """
 
-    def __init__(self, depth: int = FASHION_RESNET_DEPTH, num_classes: int = 10) -> None:
+    def __init__(self, depth: int = FASHION_RESNET_DEPTH, num_classes: int = 10,
+                 widths: tuple[int, int, int] = (16, 32, 64), shortcuts: bool = True,
+                 zero_init_residual: bool = True) -> None:
         super().__init__()
+        if not shortcuts and zero_init_residual:
+            raise ValueError("a plain network (shortcuts=False) needs zero_init_residual=False")
+        self.shortcuts = shortcuts
         if depth < 8 or (depth - 2) % 6 != 0:
             raise ValueError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, ...), got {depth}")
         if num_classes < 1:
             raise ValueError(f"num_classes must be positive, got {num_classes}")
         blocks_per_stage = (depth - 2) // 6
-        self.inplanes = 16
-        self.conv1 = nn.Conv2d(1, 16, kernel_size=3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
+        self.inplanes = widths[0]
+        self.conv1 = nn.Conv2d(1, widths[0], kernel_size=3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
         self.relu = nn.ReLU(inplace=True)
-        self.layer1 = self._make_layer(16, blocks_per_stage, stride=1)
-        self.layer2 = self._make_layer(32, blocks_per_stage, stride=2)
-        self.layer3 = self._make_layer(64, blocks_per_stage, stride=2)
+        self.layer1 = self._make_layer(widths[0], blocks_per_stage, stride=1)
+        self.layer2 = self._make_layer(widths[1], blocks_per_stage, stride=2)
+        self.layer3 = self._make_layer(widths[2], blocks_per_stage, stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(64, num_classes)
-        self._init_weights()
+        self.fc = nn.Linear(widths[2], num_classes)
+        self._init_weights(zero_init_residual)
 
     def _make_layer(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
         """One stage; the first block projects the shortcut when the shape changes."""
+        if not self.shortcuts:
+            first = PlainBlock(self.inplanes, planes, stride)
+            self.inplanes = planes
+            return nn.Sequential(first, *(PlainBlock(planes, planes) for _ in range(1, blocks)))
         downsample = None
         if stride != 1 or self.inplanes != planes:
             # Option B of the paper: a 1x1 convolution + BN on the shortcut (Eq. 2).
@@ -57,13 +82,13 @@ class FashionResNet(nn.Module):
         layers += [BasicBlock(planes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
-    def _init_weights(self) -> None:
+    def _init_weights(self, zero_init_residual: bool) -> None:
         """He initialization as in torchvision (BN starts at weight 1, bias 0, PyTorch's default);
         the last BN of each block starts at zero."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, BasicBlock):
+            elif isinstance(m, BasicBlock) and zero_init_residual:
                 # Zero-init residual (Goyal et al. 2017): each block starts as the identity.
                 nn.init.zeros_(m.bn2.weight)
 

@@ -1,0 +1,152 @@
+"""Degradation, measured: plain and residual networks of two depths (chapter 6).
+
+He et al. (2016, Figures 1 and 6) found that a deeper *plain* network reaches a higher
+training error than a shallower one, and that the same networks with shortcuts do not.
+This module trains the CIFAR-style ``6n + 2`` networks of ``models.FashionResNet`` with
+and without shortcuts on FashionMNIST, records the training error of every batch, and
+measures the gradient that reaches each block at initialization.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from matplotlib.axes import Axes
+from torch import nn
+
+from resnetbook import models
+from resnetbook.precision import autocast
+from resnetbook.engine import HParams, make_optimizer
+from resnetbook.training import batches
+
+
+@dataclass(frozen=True)
+class Design:
+    """One degradation experiment: the networks, the data and the schedule (chapter 6).
+
+    Images are average-pooled by ``pool`` (28x28 -> 14x14 for 2) and the widths are
+    narrow so that four networks train in about a minute on two CPU cores.
+    """
+
+    depths: tuple[int, ...] = (20, 56)
+    widths: tuple[int, int, int] = (8, 16, 32)
+    pool: int = 2
+    steps: int = 200
+    batch_size: int = 32
+    lr: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 10 or self.batch_size < 1 or self.pool < 1 or self.lr <= 0:
+            raise ValueError(f"need steps >= 10, positive batch_size, pool and lr; got {self}")
+
+
+def build(depth: int, shortcuts: bool, widths: tuple[int, int, int] = (8, 16, 32)) -> models.FashionResNet:
+    """A residual (``shortcuts=True``) or plain network of ``depth`` layers, the same init for both (chapter 6).
+
+    Every block's last BN starts at one in both kinds, so that at initialization they
+    differ only by the shortcuts.
+    """
+    return models.FashionResNet(depth=depth, widths=widths, shortcuts=shortcuts, zero_init_residual=False)
+
+
+def name(depth: int, shortcuts: bool) -> str:
+    """``"plain-56"`` or ``"residual-20"``: how the chapter's tables and legends name a network."""
+    return f"{'residual' if shortcuts else 'plain'}-{depth}"
+
+
+def prepare(X: torch.Tensor, pool: int) -> torch.Tensor:
+    """Normalized images ``[N,1,H,W]`` average-pooled by ``pool`` (chapter 6)."""
+    if X.dim() != 4:
+        raise ValueError(f"expected images [N,C,H,W], got shape {tuple(X.shape)}")
+    return F.avg_pool2d(X, pool) if pool > 1 else X
+
+
+@dataclass
+class Curve:
+    """Training error of every batch of one run, and its wall time (chapter 6)."""
+
+    label: str
+    errors: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def smoothed(self, window: int = 20) -> torch.Tensor:
+        """Running mean of the per-batch error over the last ``window`` batches (fewer at the start)."""
+        e = torch.tensor(self.errors)
+        c = torch.cat([torch.zeros(1), e.cumsum(0)])
+        idx = torch.arange(1, len(e) + 1)
+        return (c[idx] - c[(idx - window).clamp(min=0)]) / (idx - (idx - window).clamp(min=0))
+
+    def final(self, window: int = 20) -> float:
+        """Mean training error over the last ``window`` batches."""
+        return float(torch.tensor(self.errors[-window:]).mean())
+
+
+def train_curve(model: nn.Module, X: torch.Tensor, y: torch.Tensor, design: Design, label: str = "") -> Curve:
+    """Train ``model`` for ``design.steps`` batches and record each batch's training error (chapter 6).
+
+    Nesterov SGD with the engine's one-cycle schedule (``engine.make_optimizer``), no
+    augmentation: the error of a batch is measured by the forward pass that trains on it.
+    """
+    hp = HParams(epochs=1, batch_size=design.batch_size, lr=design.lr, seed=design.seed)
+    generator = torch.Generator().manual_seed(design.seed)
+    optimizer, scheduler = make_optimizer(model, hp, design.steps)
+    curve, start = Curve(label), time.perf_counter()
+    model.train()
+    while len(curve.errors) < design.steps:
+        for xb, yb in batches(X, y, design.batch_size, shuffle=True, generator=generator):
+            if len(curve.errors) == design.steps:
+                break
+            with autocast(X.device):
+                logits = model(xb)
+                loss = F.cross_entropy(logits, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            curve.errors.append((logits.argmax(1) != yb).float().mean().item())
+    curve.seconds = time.perf_counter() - start
+    return curve
+
+
+def run(X: torch.Tensor, y: torch.Tensor, design: Design = Design()) -> dict[str, Curve]:
+    """Train the plain and the residual network of every depth of ``design`` (chapter 6)."""
+    X = prepare(X, design.pool)
+    curves = {}
+    for shortcuts in (False, True):
+        for depth in design.depths:
+            torch.manual_seed(design.seed)
+            label = name(depth, shortcuts)
+            curves[label] = train_curve(build(depth, shortcuts, design.widths), X, y, design, label)
+    return curves
+
+
+def plot_curves(ax: Axes, curves: dict[str, Curve], window: int = 20) -> Axes:
+    """Smoothed training error against the step, plain dashed and residual solid, as in the paper's Figure 6 (chapter 6)."""
+    for i, (label, curve) in enumerate(curves.items()):
+        style = "-" if label.startswith("residual") else "--"
+        ax.plot(range(1, len(curve.errors) + 1), 100 * curve.smoothed(window), style, label=label,
+                color="C1" if label.endswith("-56") else "C0", lw=2 if label.endswith("-56") else 1.2)
+    ax.set_xlabel("training step (batch)")
+    ax.set_ylabel(f"training error, % (mean of last {window} batches)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_grad_norms(ax: Axes, norms: dict[str, Sequence[float]]) -> Axes:
+    """Gradient norm against the block's depth, log scale, one line per network (chapter 6)."""
+    for label, values in norms.items():
+        style = "-" if label.startswith("residual") else "--"
+        ax.plot(range(len(values)), values, style, marker="o", ms=3, label=label,
+                color="C1" if label.endswith("-56") else "C0")
+    ax.set_yscale("log")
+    ax.set_xlabel("block (0 = stem, input side)")
+    ax.set_ylabel("‖dL/d(output of block)‖")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return ax

@@ -1,0 +1,73 @@
+"""Chapter 6's degradation machinery: plain blocks, the networks, the training curve, the plots."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from resnetbook import degradation, models
+
+
+def test_plain_network_has_the_same_layers_without_shortcuts() -> None:
+    plain, residual = degradation.build(20, False), degradation.build(20, True)
+    names = lambda m: {n for n, _ in m.named_parameters()}
+    assert names(plain) == {n for n in names(residual) if ".downsample." not in n}
+    assert all(isinstance(b, models.PlainBlock) for layer in (plain.layer1, plain.layer2, plain.layer3) for b in layer)
+    assert all(b.downsample is None for b in plain.modules() if isinstance(b, models.PlainBlock))
+    assert len(plain.layer1) == 3 and len(degradation.build(56, False).layer3) == 9
+
+
+def test_plain_block_adds_no_identity() -> None:
+    torch.manual_seed(0)
+    block = models.PlainBlock(4, 4).eval()
+    x = torch.randn(2, 4, 5, 5)
+    with torch.no_grad():
+        f = block.relu(block.bn2(block.conv2(block.relu(block.bn1(block.conv1(x))))))
+        torch.testing.assert_close(block(x.clone()), f)
+
+
+def test_a_zero_initialized_plain_network_is_refused() -> None:
+    with pytest.raises(ValueError, match="zero_init_residual=False"):
+        models.FashionResNet(depth=20, shortcuts=False)
+
+
+def test_residual_default_is_unchanged() -> None:
+    net = models.FashionResNet(depth=8)
+    assert net.shortcuts and float(net.layer1[0].bn2.weight.detach().abs().sum()) == 0.0
+    assert float(degradation.build(8, True).layer1[0].bn2.weight.detach().sum()) > 0
+
+
+def test_train_curve_records_one_error_per_batch_and_learns() -> None:
+    torch.manual_seed(0)
+    X = torch.randn(256, 1, 8, 8)
+    y = (X.mean(dim=(1, 2, 3)) > 0).long()
+    X = X + 2.0 * (y.float() * 2 - 1).view(-1, 1, 1, 1)  # an easy task
+    design = degradation.Design(steps=30, batch_size=32, lr=0.05, widths=(4, 4, 4), pool=1)
+    curve = degradation.train_curve(degradation.build(8, True, design.widths), X, y, design, "r")
+    assert len(curve.errors) == 30 and all(0 <= e <= 1 for e in curve.errors)
+    assert curve.final(5) < sum(curve.errors[:5]) / 5
+    s = curve.smoothed(4)
+    assert s.shape == (30,) and torch.isclose(s[-1], torch.tensor(curve.errors[-4:]).mean())
+    assert torch.isclose(s[0], torch.tensor(curve.errors[0]))
+
+
+def test_bad_design_and_images_are_refused() -> None:
+    with pytest.raises(ValueError):
+        degradation.Design(steps=2)
+    with pytest.raises(ValueError, match="expected images"):
+        degradation.prepare(torch.zeros(3, 28, 28), 2)
+    assert degradation.prepare(torch.zeros(3, 1, 28, 28), 2).shape == (3, 1, 14, 14)
+
+
+def test_plots_draw_one_line_per_network() -> None:
+    curves = {degradation.name(d, s): degradation.Curve(degradation.name(d, s), [0.5, 0.4, 0.3])
+              for s in (False, True) for d in (20, 56)}
+    fig, (a, b) = plt.subplots(1, 2)
+    assert len(degradation.plot_curves(a, curves, window=2).lines) == 4
+    ax = degradation.plot_grad_norms(b, {"plain-20": [1.0, 0.5], "residual-20": [1.0, 0.9]})
+    assert len(ax.lines) == 2 and ax.get_yscale() == "log"
+    plt.close(fig)
