@@ -14,4 +14,4 @@ from resnetbook.check.ch4 import ablate_units, class_scores_per_location, featur
 from resnetbook.check.ch2 import seventh_conv_kernels, uncounted_convs  # noqa: F401,E402
 from resnetbook.check.ch3 import bn_equation, bn_slope_intercept, bn_statistics  # noqa: F401,E402
 from resnetbook.check.ch5 import evaluate, get_prediction, train_epoch  # noqa: F401,E402
-from resnetbook.check.ch6 import freeze_backbone, train_mode  # noqa: F401,E402
+from resnetbook.check.ch6 import block_input_grad_norms, freeze_backbone, train_mode  # noqa: F401,E402

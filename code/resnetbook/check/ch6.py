@@ -1,5 +1,8 @@
 """Self-checks for chapter 6 (transfer learning): freezing a backbone, and batch norm when frozen.
 
+The degradation half's check, ``block_input_grad_norms``, lives in ``ch6_shortcuts`` and is
+re-exported here.
+
 Each check builds the book's small ResNet (``models.FashionResNet``, depth 8, 3 classes)
 with non-trivial batch-norm statistics, runs the student's function on it, and tests
 the result's properties: which parameters train, which layers are in which mode, and
@@ -17,6 +20,7 @@ from torch import nn
 
 from resnetbook import models
 from resnetbook.check._base import call, expect, passed
+from resnetbook.check.ch6_shortcuts import block_input_grad_norms  # noqa: F401  (re-exported)
 
 BatchNorm = nn.modules.batchnorm._BatchNorm  # BatchNorm1d/2d/3d and SyncBatchNorm
 
