@@ -11,49 +11,21 @@ zip, a wrong layout, the wrong size from the publisher.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torchvision
-from PIL import Image
 
+from hymenoptera_fixtures import PER_CLASS, write_zip
 from support import closed_port_url, serve
+from weights_fixtures import sha256_of
 from resnetbook import download, hymenoptera, remote, transfer
-
-PER_CLASS = {"train": {"ants": 123, "bees": 121}, "val": {"ants": 70, "bees": 83}}  # 244 and 153 in all
-
-
-def _jpeg(seed: int, size: int = 24) -> bytes:
-    rng = np.random.default_rng(seed)
-    out = io.BytesIO()
-    Image.fromarray(rng.integers(0, 256, (size, size + 8, 3), dtype=np.uint8)).save(out, "JPEG")
-    return out.getvalue()
-
-
-def write_zip(path: Path, per_class=PER_CLASS, root: str = "hymenoptera_data") -> Path:
-    """A zip in the tutorial archive's layout; one non-image file per class, as ImageFolder would skip it."""
-    with zipfile.ZipFile(path, "w") as zipped:
-        for split, classes in per_class.items():
-            for cls, n in classes.items():
-                for i in range(n):
-                    zipped.writestr(f"{root}/{split}/{cls}/{cls}_{i:04d}.jpg", _jpeg(zlib.crc32(f"{split}/{cls}/{i}".encode())))
-                zipped.writestr(f"{root}/{split}/{cls}/notes.txt", "not an image")
-    return path
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
 
 def serve_folder(folder: Path, monkeypatch, request):
     names = [p.name for p in folder.iterdir() if p.name != remote.MIRROR_MANIFEST]
-    (folder / remote.MIRROR_MANIFEST).write_text("".join(f"{sha256_of(folder / n)}  {n}\n" for n in names))
+    (folder / remote.MIRROR_MANIFEST).write_text("".join(f"{sha256_of((folder / n).read_bytes())}  {n}\n" for n in names))
     url, server = serve(folder)
     request.addfinalizer(lambda: (server.shutdown(), server.server_close()))
     monkeypatch.setenv(remote.MIRROR_VAR, url + "/")
