@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from bookgrader.cases import Case
+from resnetbook.check.ch3 import batchnorm_with
 
 
 def _tensors(seed: int, shape: tuple[int, int, int, int]) -> tuple[torch.Tensor, ...]:
@@ -23,14 +24,8 @@ def _tensors(seed: int, shape: tuple[int, int, int, int]) -> tuple[torch.Tensor,
 
 
 def _layer(seed: int, shape: tuple[int, int, int, int], eps: float) -> tuple[nn.BatchNorm2d, torch.Tensor]:
-    x, mean, var, weight, bias = _tensors(seed, shape)
-    bn = nn.BatchNorm2d(shape[1], eps=eps)
-    with torch.no_grad():
-        bn.weight.copy_(weight)
-        bn.bias.copy_(bias)
-        bn.running_mean.copy_(mean)
-        bn.running_var.copy_(var)
-    return bn, x
+    x, *stats = _tensors(seed, shape)
+    return batchnorm_with(*stats, eps=eps), x
 
 
 def _equation(seed: int, shape: tuple[int, int, int, int], eps: float) -> Case:
