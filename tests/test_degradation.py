@@ -35,10 +35,38 @@ def test_a_zero_initialized_plain_network_is_refused() -> None:
         models.FashionResNet(depth=20, shortcuts=False)
 
 
-def test_residual_default_is_unchanged() -> None:
-    net = models.FashionResNet(depth=8)
-    assert net.shortcuts and float(net.layer1[0].bn2.weight.detach().abs().sum()) == 0.0
-    assert float(degradation.build(8, True).layer1[0].bn2.weight.detach().sum()) > 0
+def test_residual_blocks_start_as_identities_unless_asked_otherwise() -> None:
+    last_gamma = lambda net: float(net.layer1[0].bn2.weight.detach().abs().sum())
+    assert models.FashionResNet(depth=8).shortcuts and last_gamma(models.FashionResNet(depth=8)) == 0.0
+    assert last_gamma(degradation.build(8, True)) == 0.0
+    assert last_gamma(degradation.build(8, True, zero_init_residual=False)) > 0
+    assert last_gamma(degradation.build(8, False)) > 0
+
+
+def test_zero_initialized_blocks_pass_the_gradient_on_unchanged() -> None:
+    torch.manual_seed(0)
+    net = degradation.build(20, True, (4, 8, 8)).train()
+    X, y = torch.randn(16, 1, 14, 14), torch.randint(0, 10, (16,))
+    inputs = []
+    hooks = [b.register_forward_pre_hook(lambda m, a: inputs.append(a[0]) or a[0].retain_grad())
+             for b in net.layer1]
+    torch.nn.functional.cross_entropy(net(X), y).backward()
+    for h in hooks:
+        h.remove()
+    norms = [x.grad.norm().item() for x in inputs]  # layer1 has no projection
+    assert max(norms) / min(norms) - 1 < 1e-5
+
+
+def test_run_measures_each_networks_training_error_on_the_same_images() -> None:
+    torch.manual_seed(0)
+    X = torch.randn(96, 1, 8, 8)
+    y = (X.mean(dim=(1, 2, 3)) > 0).long()
+    design = degradation.Design(depths=(8,), steps=10, batch_size=16, widths=(4, 4, 4), pool=1, eval_size=40)
+    curves = degradation.run(X, y, design)
+    assert set(curves) == {"plain-8", "residual-8"}
+    for curve in curves.values():
+        assert len(curve.errors) == 10 and 0 <= curve.train_error <= 1
+        assert abs(curve.train_error * 40 - round(curve.train_error * 40)) < 1e-6  # a count out of eval_size
 
 
 def test_train_curve_records_one_error_per_batch_and_learns() -> None:

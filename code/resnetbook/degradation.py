@@ -5,6 +5,11 @@ training error than a shallower one, and that the same networks with shortcuts d
 This module trains the CIFAR-style ``6n + 2`` networks of ``models.FashionResNet`` with
 and without shortcuts on FashionMNIST, records the training error of every batch, and
 measures the gradient that reaches each block at initialization.
+
+The residual networks start the last batch norm of every block at zero
+(torchvision's ``zero_init_residual=True``, as every residual network of this
+book), so each residual block starts as the identity. A plain block cannot: it
+would output zeros, so its last batch norm starts at one.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from torch import nn
 from resnetbook import models
 from resnetbook.precision import autocast
 from resnetbook.engine import HParams, make_optimizer
-from resnetbook.training import batches
+from resnetbook.training import accuracy, batches
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,9 @@ class Design:
     """One degradation experiment: the networks, the data and the schedule (chapter 6).
 
     Images are average-pooled by ``pool`` (28x28 -> 14x14 for 2) and the widths are
-    narrow so that four networks train in about a minute on two CPU cores.
+    narrow so that four networks train in about a minute on two CPU cores. After
+    training, each network's training error is measured in eval mode on the first
+    ``eval_size`` training images: the same images for every network.
     """
 
     depths: tuple[int, ...] = (20, 56)
@@ -39,19 +46,23 @@ class Design:
     batch_size: int = 32
     lr: float = 0.1
     seed: int = 0
+    eval_size: int = 5000
 
     def __post_init__(self) -> None:
-        if self.steps < 10 or self.batch_size < 1 or self.pool < 1 or self.lr <= 0:
-            raise ValueError(f"need steps >= 10, positive batch_size, pool and lr; got {self}")
+        if self.steps < 10 or min(self.batch_size, self.pool, self.eval_size) < 1 or self.lr <= 0:
+            raise ValueError(f"need steps >= 10, positive batch_size, pool, eval_size and lr; got {self}")
 
 
-def build(depth: int, shortcuts: bool, widths: tuple[int, int, int] = (8, 16, 32)) -> models.FashionResNet:
-    """A residual (``shortcuts=True``) or plain network of ``depth`` layers, the same init for both (chapter 6).
+def build(depth: int, shortcuts: bool, widths: tuple[int, int, int] = (8, 16, 32),
+          zero_init_residual: bool | None = None) -> models.FashionResNet:
+    """A residual (``shortcuts=True``) or plain network of ``depth`` layers (chapter 6).
 
-    Every block's last BN starts at one in both kinds, so that at initialization they
-    differ only by the shortcuts.
+    ``zero_init_residual`` defaults to ``shortcuts``: residual blocks start as the
+    identity, plain blocks with their last BN at one. ``build(56, True, zero_init_residual=False)``
+    is the residual network that differs from the plain one only by its shortcuts.
     """
-    return models.FashionResNet(depth=depth, widths=widths, shortcuts=shortcuts, zero_init_residual=False)
+    zero = shortcuts if zero_init_residual is None else zero_init_residual
+    return models.FashionResNet(depth=depth, widths=widths, shortcuts=shortcuts, zero_init_residual=zero)
 
 
 def name(depth: int, shortcuts: bool) -> str:
@@ -68,11 +79,16 @@ def prepare(X: torch.Tensor, pool: int) -> torch.Tensor:
 
 @dataclass
 class Curve:
-    """Training error of every batch of one run, and its wall time (chapter 6)."""
+    """Training error of every batch of one run, the trained network's training error, and the wall time (chapter 6).
+
+    ``train_error`` is measured after the last step, in eval mode, on the design's
+    ``eval_size`` first training images (``nan`` until :func:`run` measures it).
+    """
 
     label: str
     errors: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    train_error: float = float("nan")
 
     def smoothed(self, window: int = 20) -> torch.Tensor:
         """Running mean of the per-batch error over the last ``window`` batches (fewer at the start)."""
@@ -120,8 +136,9 @@ def run(X: torch.Tensor, y: torch.Tensor, design: Design = Design()) -> dict[str
     for shortcuts in (False, True):
         for depth in design.depths:
             torch.manual_seed(design.seed)
-            label = name(depth, shortcuts)
-            curves[label] = train_curve(build(depth, shortcuts, design.widths), X, y, design, label)
+            label, model = name(depth, shortcuts), build(depth, shortcuts, design.widths)
+            curves[label] = train_curve(model, X, y, design, label)
+            curves[label].train_error = 1 - accuracy(model, X[:design.eval_size], y[:design.eval_size])
     return curves
 
 
@@ -139,11 +156,15 @@ def plot_curves(ax: Axes, curves: dict[str, Curve], window: int = 20) -> Axes:
 
 
 def plot_grad_norms(ax: Axes, norms: dict[str, Sequence[float]]) -> Axes:
-    """Gradient norm against the block's depth, log scale, one line per network (chapter 6)."""
+    """Gradient norm against the block's depth, log scale, one line per network (chapter 6).
+
+    Plain networks dashed, residual ones solid (dotted for a label with "γ=1", the
+    residual network initialized like the plain one); 56-layer networks orange.
+    """
     for label, values in norms.items():
-        style = "-" if label.startswith("residual") else "--"
+        style = ":" if "γ=1" in label else "-" if label.startswith("residual") else "--"
         ax.plot(range(len(values)), values, style, marker="o", ms=3, label=label,
-                color="C1" if label.endswith("-56") else "C0")
+                color="C1" if "-56" in label else "C0")
     ax.set_yscale("log")
     ax.set_xlabel("block (0 = stem, input side)")
     ax.set_ylabel("‖dL/d(output of block)‖")
