@@ -48,12 +48,17 @@ def test_split_classes_keeps_and_relabels() -> None:
 
 
 def test_transfer_task_halves_and_normalization(task) -> None:
-    assert task.X_pre.shape == (20, 1, 28, 28) and task.X_train.shape == (20, 1, 28, 28)
-    assert task.X_test.shape == (10, 1, 28, 28)
+    side = 28 // transfer.POOL
+    assert task.X_pre.shape == (20, 1, side, side) and task.X_train.shape == (20, 1, side, side)
+    assert task.X_test.shape == (10, 1, side, side)
     for labels in (task.y_pre, task.y_train, task.y_test):
         assert sorted(set(labels.tolist())) == [0, 1, 2, 3, 4]
     assert task.target_names == ("Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-    assert abs(task.X_pre.mean().item()) < 1e-4 and abs(task.X_pre.std().item() - 1) < 1e-3  # its own statistics
+    full = transfer.transfer_task(_fake_dataset(), device="cpu", pool=1)
+    assert full.X_pre.shape == (20, 1, 28, 28)
+    # normalized with its own statistics; pooling keeps the mean and averages the pixels
+    assert abs(full.X_pre.mean().item()) < 1e-4 and abs(full.X_pre.std().item() - 1) < 1e-3
+    torch.testing.assert_close(task.X_pre, torch.nn.functional.avg_pool2d(full.X_pre, transfer.POOL))
 
 
 def test_labelled_subset_is_balanced_and_seeded() -> None:

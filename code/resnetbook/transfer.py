@@ -35,7 +35,8 @@ PRETRAIN_CLASSES = (0, 1, 2, 3, 4)  # T-shirt/top, trouser, pullover, dress, coa
 TARGET_CLASSES = (5, 6, 7, 8, 9)  # sandal, shirt, sneaker, bag, ankle boot
 LABEL_COUNTS = (10, 100, 1000)  # labels per target class
 METHODS = ("linear probe", "fine-tune", "from scratch")
-DEPTH = 8  # models.FashionResNet's smallest depth: the chapter's whole budget is 75 s of CPU
+DEPTH = 8  # models.FashionResNet's smallest depth: the chapter's whole budget is 3 minutes of CPU
+POOL = 2  # images average-pooled 28x28 -> 14x14, as in the chapter's degradation half
 
 Freeze = Callable[[nn.Module], object]  # makes every parameter but fc's untrainable
 TrainMode = Callable[[nn.Module], object]  # puts a model in the mode it trains in
@@ -43,7 +44,7 @@ TrainMode = Callable[[nn.Module], object]  # puts a model in the mode it trains 
 
 @dataclass
 class TransferTask:
-    """Normalized images ``[N,1,28,28]`` and labels 0..4 of both halves of FashionMNIST (chapter 6).
+    """Normalized, pooled images ``[N,1,28/pool,28/pool]`` and labels 0..4 of both halves of FashionMNIST (chapter 6).
 
     ``X_pre``/``y_pre``: the training images of :data:`PRETRAIN_CLASSES`; ``X_train``/
     ``y_train`` and ``X_test``/``y_test``: the training and test images of
@@ -68,7 +69,8 @@ class Schedule:
     lr: float
     batch_size: int = 128
     weight_decay: float = 5e-4
-    augment: bool = True  # random 2-pixel shifts and mirroring (training.augment)
+    augment: bool = True  # random shifts of up to ``shift`` pixels and mirroring (training.augment)
+    shift: int = 2
 
 
 @dataclass
@@ -110,8 +112,8 @@ def labelled_subset(X: torch.Tensor, y: torch.Tensor, per_class: int,
     return X[order], y[order]
 
 
-def transfer_task(dataset=None, device: torch.device | str | None = None) -> TransferTask:
-    """The offline task from ``resnetbook.data.load_fashion_mnist()`` (default) (chapter 6)."""
+def transfer_task(dataset=None, device: torch.device | str | None = None, pool: int = POOL) -> TransferTask:
+    """The offline task from ``resnetbook.data.load_fashion_mnist()`` (default), images average-pooled by ``pool`` (chapter 6)."""
     from resnetbook import data  # lazy: data imports scikit-image
 
     dataset = dataset or data.load_fashion_mnist()
@@ -121,7 +123,8 @@ def transfer_task(dataset=None, device: torch.device | str | None = None) -> Tra
     device = torch.device(device) if device is not None else get_device()
 
     def prep(images: torch.Tensor) -> torch.Tensor:
-        return training.normalize(images, mean, std).to(device)
+        X = training.normalize(images, mean, std)
+        return (F.avg_pool2d(X, pool) if pool > 1 else X).to(device)
 
     train_images, y_train = split_classes(dataset.train_images, dataset.train_labels, TARGET_CLASSES)
     test_images, y_test = split_classes(dataset.test_images, dataset.test_labels, TARGET_CLASSES)
@@ -174,7 +177,7 @@ def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, schedule: Schedule
     (train_mode or nn.Module.train)(model)
     for _, (xb, yb) in zip(range(schedule.steps), _endless_batches(X, y, schedule.batch_size, generator)):
         if schedule.augment:
-            xb = training.augment(xb, padding=2, flip=True, generator=generator)
+            xb = training.augment(xb, padding=schedule.shift, flip=True, generator=generator)
         xb = xb.contiguous(memory_format=torch.channels_last)
         with autocast(X.device):
             loss = F.cross_entropy(model(xb), yb)
@@ -229,7 +232,7 @@ def run(method: str, pretrained: nn.Module, task: TransferTask, per_class: int, 
 # Sized for the chapter's budget (pre-training and the nine runs in about a minute on 2 CPU
 # cores; the steps cost the same for every method, the probe's backward pass stops at fc).
 # Fine-tuning starts from trained weights, so it takes a smaller rate than from scratch.
-PRETRAIN = Schedule(steps=200, lr=0.2)  # about 0.85 epoch of the 30,000 pre-training images
+PRETRAIN = Schedule(steps=200, lr=0.2, shift=1)  # about 0.85 epoch of the 30,000 pre-training images
 STEPS = {10: (60, 50), 100: (60, 128), 1000: (120, 128)}  # labels per class -> (steps, batch size)
 LR = {"linear probe": 0.2, "fine-tune": 0.05, "from scratch": 0.1}
 
@@ -237,7 +240,7 @@ LR = {"linear probe": 0.2, "fine-tune": 0.05, "from scratch": 0.1}
 def schedule(method: str, per_class: int) -> Schedule:
     """The chapter's schedule of ``method`` with ``per_class`` labels (chapter 6)."""
     steps, batch_size = STEPS[per_class]
-    return Schedule(steps=steps, lr=LR[method], batch_size=batch_size)
+    return Schedule(steps=steps, lr=LR[method], batch_size=batch_size, shift=PRETRAIN.shift)
 
 
 def compare(pretrained: nn.Module, task: TransferTask, freeze: Freeze, train_mode: TrainMode, seed: int = 0,
