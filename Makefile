@@ -53,8 +53,10 @@ browser:
 
 # Both editions share one execution cache (_build/.jupyter_cache): executing a
 # chapter does not depend on the edition, so the key is computed without it.
+# execute_chapters.py fills the cache two chapters at a time; Jupyter Book then renders.
 book: setup
 	$(PY) scripts/cache_key.py _build/.jupyter_cache
+	$(PY) scripts/execute_chapters.py _build/.jupyter_cache
 	RESNETBOOK_EDITION=$(EDITION) $(VENV)/bin/jupyter-book build . --path-output $(BOOK_OUT) --builder html --keep-going -W
 	@echo "Site built ($(EDITION) edition): $(BOOK_OUT)/_build/html/index.html"
 
