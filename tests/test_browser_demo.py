@@ -65,7 +65,7 @@ def png_bytes(image: np.ndarray) -> bytes:
 def reference_top5(pretrained: weights.Pretrained, config: dict, site: Path, path: Path) -> list[tuple[str, float]]:
     """PyTorch's top 5 for the image file ``path`` (onnxruntime's on the served file when it is 8-bit)."""
     with Image.open(path) as image:
-        x = pretrained.preprocess(np.asarray(image))
+        x = pretrained.preprocess(np.array(image))
     if config["quantized"]:
         logits = torch.from_numpy(onnx_export.onnx_logits(site / DEMO / config["model"], x[None]))[0]
     else:
