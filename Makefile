@@ -32,13 +32,24 @@ export TQDM_DISABLE ?= 1
 
 .PHONY: book test bench standins setup data browser student student-release autograder outputs clean
 
-setup: $(STAMP) data
+NPM_STAMP := node_modules/.installed
+
+setup: $(STAMP) $(NPM_STAMP) data
 
 # The virtual environment: rebuilt only when the requirements change.
 $(STAMP): requirements.txt code/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -r requirements.txt
+	touch $@
+
+# What the site serves from npm (ONNX Runtime Web, chapter 7), exactly as package-lock.json
+# pins it; reinstalled only when the lockfile changes. No install scripts run. Debian's npm
+# is installed where apt-get is usable; otherwise a missing npm stops here with what to do.
+$(NPM_STAMP): package.json package-lock.json
+	@bash scripts/provision.sh npm
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js and npm (Debian: apt-get install npm), then run make again"; exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
 # FashionMNIST from Debian's package where apt-get is usable; otherwise the

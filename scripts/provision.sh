@@ -2,14 +2,16 @@
 # Install system packages the book uses, where apt-get is usable (root or sudo).
 # Usage: provision.sh data     -> Debian's dataset-fashion-mnist
 #        provision.sh browser  -> Debian's chromium (for tests/test_site.py)
+#        provision.sh npm      -> Debian's npm (installs onnxruntime-web for chapter 7's page)
 # Where apt-get is not usable this prints what is missing and exits 0: data is
 # then downloaded on first use, and the browser test skips with a reason.
 set -euo pipefail
 
-want="${1:?usage: provision.sh data|browser}"
+want="${1:?usage: provision.sh data|browser|npm}"
 case "$want" in
   data)    pkg=dataset-fashion-mnist; present=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ;;
   browser) pkg=chromium;              present=/usr/bin/chromium ;;
+  npm)     pkg=npm;                   present="$(command -v npm || echo /usr/bin/npm)" ;;
   *) echo "provision.sh: unknown target '$want'" >&2; exit 2 ;;
 esac
 

@@ -15,3 +15,4 @@ from resnetbook.check.ch2 import seventh_conv_kernels, uncounted_convs  # noqa: 
 from resnetbook.check.ch3 import bn_equation, bn_slope_intercept, bn_statistics  # noqa: F401,E402
 from resnetbook.check.ch5 import evaluate, get_prediction, train_epoch  # noqa: F401,E402
 from resnetbook.check.ch6 import block_input_grad_norms, freeze_backbone, train_mode  # noqa: F401,E402
+from resnetbook.check.ch7_browser import top_k  # noqa: F401,E402
