@@ -229,8 +229,8 @@ def run(method: str, pretrained: nn.Module, task: TransferTask, per_class: int, 
     return Result(method, per_class, seed, acc, time.perf_counter() - start, change)
 
 
-# Sized for the chapter's budget (pre-training and the nine runs in about a minute on 2 CPU
-# cores; the steps cost the same for every method, the probe's backward pass stops at fc).
+# Sized for the chapter's budget (the chapter prints what pre-training and the nine runs took;
+# the steps cost the same for every method, except that the probe's backward pass stops at fc).
 # Fine-tuning starts from trained weights, so it takes a smaller rate than from scratch.
 PRETRAIN = Schedule(steps=200, lr=0.2, shift=1)  # about 0.85 epoch of the 30,000 pre-training images
 STEPS = {10: (60, 50), 100: (60, 128), 1000: (120, 128)}  # labels per class -> (steps, batch size)
