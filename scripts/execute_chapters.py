@@ -74,6 +74,33 @@ def execute(cache_dir: str, path: str, timeout: int, allow_errors: bool) -> tupl
     return path, result.time, None
 
 
+def run(cache_dir: Path, notebooks: list[Path], jobs: int, timeout: int = 900, allow_errors: bool = False) -> int:
+    """Execute those of ``notebooks`` that the cache lacks, ``jobs`` at a time; 0, or 1 if one failed."""
+    todo = missing(cache_dir, notebooks)
+    if not todo:
+        print("execute_chapters: every chapter is in the execution cache")
+        return 0
+    # Later chapters train more: start them first, so the short ones fill the gaps at the end.
+    todo = sorted(todo, key=lambda p: p.name, reverse=True)
+    print(f"execute_chapters: executing {len(todo)} chapters, {jobs} at a time: "
+          + ", ".join(p.stem for p in todo), flush=True)
+    start, failed = time.perf_counter(), []
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(execute, str(cache_dir), str(p), timeout, allow_errors) for p in todo]
+        for future in as_completed(futures):
+            path, seconds, error = future.result()
+            print(f"execute_chapters: {path} {'FAILED' if error else 'executed'} in {seconds:.0f} s", flush=True)
+            if error:
+                failed.append(path)
+                print(error, file=sys.stderr)
+    print(f"execute_chapters: {len(todo)} chapters in {time.perf_counter() - start:.0f} s", flush=True)
+    if failed:
+        print(f"execute_chapters: {', '.join(failed)} failed; fix the error above "
+              "(the book is not built with a failing chapter)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cache_dir", type=Path)
@@ -83,31 +110,7 @@ def main() -> int:
     if config.get("execute_notebooks") != "cache":
         print("execute_chapters: execute_notebooks is not 'cache'; Jupyter Book executes the chapters itself")
         return 0
-    todo = missing(args.cache_dir, chapters())
-    if not todo:
-        print("execute_chapters: every chapter is in the execution cache")
-        return 0
-    # Later chapters train more: start them first, so the short ones fill the gaps at the end.
-    todo = sorted(todo, key=lambda p: p.name, reverse=True)
-    print(f"execute_chapters: executing {len(todo)} chapters, {args.jobs} at a time: "
-          + ", ".join(p.stem for p in todo), flush=True)
-    start, failed = time.perf_counter(), []
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(execute, str(args.cache_dir), str(p), config.get("timeout", 900),
-                               bool(config.get("allow_errors", False))) for p in todo]
-        for future in as_completed(futures):
-            path, seconds, error = future.result()
-            name = Path(path).relative_to(ROOT)
-            print(f"execute_chapters: {name} {'FAILED' if error else 'executed'} in {seconds:.0f} s", flush=True)
-            if error:
-                failed.append(name)
-                print(error, file=sys.stderr)
-    print(f"execute_chapters: {len(todo)} chapters in {time.perf_counter() - start:.0f} s", flush=True)
-    if failed:
-        print(f"execute_chapters: {', '.join(map(str, failed))} failed; fix the error above "
-              "(the book is not built with a failing chapter)", file=sys.stderr)
-        return 1
-    return 0
+    return run(args.cache_dir, chapters(), args.jobs, config.get("timeout", 900), bool(config.get("allow_errors")))
 
 
 if __name__ == "__main__":
