@@ -132,7 +132,7 @@ def test_without_nms_then_suppress_gives_the_detectors_output(standin):
     for r, e in zip(raw, expected):
         assert len(r["scores"]) >= len(e["scores"])
         ours = detection.suppress(r, before)
-        assert torch.equal(ours["scores"], e["scores"]) and torch.equal(ours["boxes"], e["boxes"])
+        assert detection.same_detections(ours, e) and torch.equal(ours["scores"], e["scores"])
     with pytest.raises(RuntimeError), detection.without_nms(model):
         raise RuntimeError("the settings come back even after an error")
     assert detection.postprocess(model) == before
@@ -192,7 +192,7 @@ def test_online_detector_loads_from_the_mirror(mirror, clean_env):
     assert pre.categories[0] == "__background__" and len(pre.categories) == 91
     (photo,) = pre.examples(1)
     (found,) = detection.detect(pre.model, [photo.input])
-    assert len(found["scores"]) > 0 and set(found["labels"].tolist()) == {1}  # the surrogate's raised class
+    assert len(found["scores"]) > 0 and (found["labels"] == 1).any()  # the raised class among them
 
 
 def test_auto_mode_without_the_file_falls_back_to_the_standin_and_says_why(mirror, clean_env, tmp_path):
@@ -236,3 +236,11 @@ def test_enlarged_and_show():
     fig, ax = plt.subplots()
     assert detection.show(ax, big, "t") is ax and ax.get_title() == "t"
     plt.close(fig)
+
+
+def test_same_detections_ignores_the_order_of_equal_scores_only():
+    a = dets([[0, 0, 1, 1], [2, 2, 3, 3]], [1, 2], [0.5, 0.5])
+    b = dets([[2, 2, 3, 3], [0, 0, 1, 1]], [2, 1], [0.5, 0.5])
+    assert detection.same_detections(a, b)
+    assert not detection.same_detections(a, dets([[2, 2, 3, 3], [0, 0, 1, 1]], [1, 2], [0.5, 0.5]))
+    assert not detection.same_detections(a, dets([[0, 0, 1, 1]], [1], [0.5]))

@@ -220,6 +220,13 @@ def suppress(raw: Detections, settings: PostProcess) -> Detections:
     return {key: value[keep] for key, value in raw.items()}
 
 
+def same_detections(a: Detections, b: Detections) -> bool:
+    """Whether ``a`` and ``b`` hold the same boxes, labels and scores, whatever the order of equal scores (chapter 7)."""
+    def rows(d: Detections) -> list:
+        return sorted(zip(d["scores"].tolist(), d["labels"].tolist(), map(tuple, d["boxes"].tolist())))
+    return rows(a) == rows(b)
+
+
 def above(detections: Detections, threshold: float) -> Detections:
     """The detections whose score is at least ``threshold`` (chapter 7)."""
     keep = detections["scores"] >= threshold
