@@ -101,8 +101,10 @@ outputs: setup
 bench: setup
 	env -u OMP_WAIT_POLICY $(PY) benchmarks/bench_train.py
 
+# Both stand-ins by default; `make standins STANDIN=detector` (or classifier) retrains one.
+STANDIN ?= all
 standins: setup
-	$(PY) -m resnetbook.standins
+	$(PY) -m resnetbook.standins $(STANDIN)
 
 clean:
 	rm -rf _build

@@ -1,4 +1,4 @@
-"""The chapters' online path, offline: chapters 2-4 and 6 in ``pretrained`` mode against a local mirror.
+"""The chapters' online path, offline: chapters 2-4, 6 and 7 in ``pretrained`` mode against a local mirror.
 
 The published site is built with ImageNet's and Places365's real weights, which no
 machine here can download. This test builds checkpoints in the *real formats*
@@ -15,7 +15,9 @@ assertion that does not depend on what the weights learned:
   prefixes, no ``num_batches_tracked``, non-zip pickle protocol 2);
 - ``categories_places365.txt`` in its real format (``/a/abbey 0``), with synthetic names;
 - ``mountains.jpg``: a real JPEG (scikit-image's rocket photo stands in for it);
-- ``hymenoptera_data.zip``: the ants-and-bees archive's layout and image counts, tiny JPEGs.
+- ``hymenoptera_data.zip``: the ants-and-bees archive's layout and image counts, tiny JPEGs;
+- ``fasterrcnn_resnet50_fpn_coco-258fb6c6.pth``: torchvision's COCO Faster R-CNN as it builds it
+  for those weights (frozen batch norm), random, one class made confident (``detection_fixtures``).
 
 The fixture files are built once per session; each chapter runs in its own kernel,
 in ``book/`` as the book build runs it.
@@ -35,13 +37,14 @@ import torchvision
 from nbclient import NotebookClient
 from torchvision.transforms import v2
 
+from detection_fixtures import write_faster_rcnn
 from hymenoptera_fixtures import write_zip
 from resnetbook import data, examples, hymenoptera, images, remote, weights
 from support import ROOT, serve, toc_sources
 from weights_fixtures import sha256_of
 
 # The chapters of _toc.yml that load pretrained weights or online data (a new one is picked up by itself).
-ONLINE_CALLS = ("weights.load(", "hymenoptera.load_online(")
+ONLINE_CALLS = ("weights.load(", "hymenoptera.load_online(", "detection.load(")
 CHAPTERS = [source.stem for source in toc_sources()
             if source.suffix == ".ipynb" and any(call in source.read_text() for call in ONLINE_CALLS)]
 CELL_TIMEOUT = 600  # seconds
@@ -130,7 +133,7 @@ def mirror(tmp_path_factory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("mirror")
     names = [write_imagenet_resnet18(folder), write_places365_resnet50(folder),
              write_places365_categories(folder), write_photo(folder),
-             write_zip(folder / hymenoptera.HYMENOPTERA.file.filename).name]
+             write_zip(folder / hymenoptera.HYMENOPTERA.file.filename).name, write_faster_rcnn(folder)]
     manifest = "".join(f"{sha256_of((folder / name).read_bytes())}  {name}\n" for name in names)
     (folder / remote.MIRROR_MANIFEST).write_text(manifest, encoding="utf-8")
     url, server = serve(folder)
@@ -160,9 +163,11 @@ def test_fixture_files_have_the_real_formats(mirror, tmp_path, monkeypatch):
 
 
 def weights_note(notebook: nbformat.NotebookNode) -> str:
-    """The text of the weights note the chapter shows after loading (``pre.note()`` or a ``WeightsNote``)."""
+    """The text of the weights note the chapter shows after loading (``pre.note()``, ``detector.note()``
+    or a ``WeightsNote``)."""
     for cell in notebook.cells:
-        if cell.cell_type == "code" and ("pre.note()" in cell.source or "WeightsNote(" in cell.source):
+        if cell.cell_type == "code" and any(call in cell.source for call in ("pre.note()", "detector.note()",
+                                                                             "WeightsNote(")):
             for output in cell.get("outputs", []):
                 if "text/markdown" in output.get("data", {}):
                     return output["data"]["text/markdown"]

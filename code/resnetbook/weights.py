@@ -1,4 +1,4 @@
-"""The registry of pretrained models, with a stand-in for offline builds (chapters 2-4).
+"""The registry of pretrained models, with a stand-in for offline builds (chapters 2-4, 6; 7's detectors).
 
 ``load(name)`` returns a :class:`Pretrained`: the model in eval mode, its class
 names, its preprocessing, a few example inputs and a note naming the weights.
@@ -12,7 +12,9 @@ Which weights load depends on ``RESNETBOOK_WEIGHTS``:
 
 The stand-in is ``fashion_resnet`` (:mod:`resnetbook.standins`), a small ResNet
 this project trains on FashionMNIST; its recipe, seed, accuracy and sha256 live
-next to it in ``standins/fashion_resnet.json``.
+next to it in ``standins/fashion_resnet.json``. An online entry names its stand-in
+(``OnlineEntry.standin``): chapter 7's detectors (:mod:`resnetbook.detection`) pass
+their own registry, whose stand-in is a detector.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ class OnlineEntry:
     to_state_dict: Callable[[dict], dict] = lambda checkpoint: checkpoint
     parse_categories: Callable[[str], list[str]] = parse_places365_categories
     examples: ExampleSource = photo_examples
+    standin: str = STANDIN  # the registry entry that replaces it offline
 
     def files(self) -> list[RemoteFile]:
         """The files to download: the checkpoint, and the categories when they are a file."""
@@ -114,6 +117,9 @@ class StandinEntry:
     meta_file: str = standins.META_FILE
     dataset: str = "FashionMNIST"
     kind: str = "CIFAR-style ResNet"
+    # The preprocessing, from the json; and the note's text (meta, entry, model, why), when not a classifier's.
+    preprocess: Callable[[dict], Preprocess] = lambda meta: fashion_preprocess(meta["mean"], meta["std"])
+    describe: Callable[[dict, "StandinEntry", nn.Module, str], str] | None = None
 
 
 Entry = Union[OnlineEntry, StandinEntry]
@@ -208,9 +214,12 @@ def _load_online(entry: OnlineEntry, progress: bool) -> Pretrained:
 def _load_standin(entry: StandinEntry, requested: str, why: str) -> Pretrained:
     meta = standins.read_meta(entry.folder, entry.meta_file)
     model = standins.load_model(entry.build, meta, entry.folder)
-    text = provenance.standin_text(meta, entry.kind, len(counted_layers(model)), entry.dataset, why)
+    if entry.describe is not None:
+        text = entry.describe(meta, entry, model, why)
+    else:
+        text = provenance.standin_text(meta, entry.kind, len(counted_layers(model)), entry.dataset, why)
     return Pretrained(entry=entry, requested=requested, model=model, categories=list(entry.categories),
-                      preprocess=fashion_preprocess(meta["mean"], meta["std"]), provenance=text)
+                      preprocess=entry.preprocess(meta), provenance=text)
 
 
 def _offline_advice(entry: OnlineEntry) -> str:
@@ -251,7 +260,8 @@ def load(name: str, mode: str | None = None, *, registry: dict[str, Entry] | Non
         return _load_standin(entry, name, "it was requested by name")
     wanted = f"the pretrained {entry.title} ({entry.dataset})"
     if mode == "standin":
-        return _load_standin(registry[STANDIN], name, f"{ENV_VAR}=standin was set, so {wanted} was not downloaded")
+        return _load_standin(registry[entry.standin], name,
+                             f"{ENV_VAR}=standin was set, so {wanted} was not downloaded")
     try:
         return _load_online(entry, progress)
     except (DownloadError, UnsafeCheckpointError) as err:
@@ -260,5 +270,6 @@ def load(name: str, mode: str | None = None, *, registry: dict[str, Entry] | Non
                 err.add_note(_offline_advice(entry))
             raise
         why = _cause_for_the_page(err)
-        log.info("%s: %s; using the stand-in %s (%s=pretrained makes this an error)", name, why, STANDIN, ENV_VAR)
-        return _load_standin(registry[STANDIN], name, f"{wanted} could not be loaded in this build ({why})")
+        log.info("%s: %s; using the stand-in %s (%s=pretrained makes this an error)", name, why, entry.standin,
+                 ENV_VAR)
+        return _load_standin(registry[entry.standin], name, f"{wanted} could not be loaded in this build ({why})")

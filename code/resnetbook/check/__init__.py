@@ -1,4 +1,4 @@
-"""Self-checks of the students' answers, one function per coding exercise (chapters 2-6).
+"""Self-checks of the students' answers, one function per coding exercise (chapters 2-7).
 
 ``check.normalize_tensor(normalize_tensor)`` runs small cases on the student's own
 function and prints one line, or raises :class:`CheckFailed` saying what is wrong.
@@ -16,3 +16,4 @@ from resnetbook.check.ch3 import bn_equation, bn_slope_intercept, bn_statistics 
 from resnetbook.check.ch5 import evaluate, get_prediction, train_epoch  # noqa: F401,E402
 from resnetbook.check.ch6 import block_input_grad_norms, freeze_backbone, train_mode  # noqa: F401,E402
 from resnetbook.check.ch7_browser import top_k  # noqa: F401,E402
+from resnetbook.check.ch7_detection import box_captions, draw_detections  # noqa: F401,E402

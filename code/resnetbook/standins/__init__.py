@@ -1,10 +1,13 @@
-"""Stand-in pretrained weights: ``fashion_resnet``, trained by this project on FashionMNIST.
+"""Stand-in pretrained weights, trained by this project: ``fashion_resnet`` and ``fashion_detector``.
 
 Offline builds cannot download ImageNet or Places365 weights, so chapters 2-4
-fall back to this network (through ``resnetbook.weights``). The weights and a
-json describing them (recipe, seed, test accuracy, sha256, mean/std) are
-committed next to this file; ``python -m resnetbook.standins`` retrains them
-(:mod:`resnetbook.standins.train`).
+fall back to ``fashion_resnet``, a classifier trained on FashionMNIST (through
+``resnetbook.weights``); chapter 7 falls back from torchvision's COCO detectors to
+``fashion_detector``, trained on synthetic scenes of FashionMNIST items
+(``resnetbook.detection``). The weights and a json describing each (recipe, seed,
+measured quality, sha256) are committed next to this file;
+``python -m resnetbook.standins [classifier|detector|all]`` retrains them
+(:mod:`resnetbook.standins.train`, :mod:`resnetbook.standins.detector`).
 """
 
 from __future__ import annotations
