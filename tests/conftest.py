@@ -20,6 +20,14 @@ def student_site() -> Path:
     return require_site(STUDENT_SITE, "make book EDITION=student")
 
 
+@pytest.fixture(scope="module")
+def base_url(site: Path) -> Iterator[str]:
+    """The built instructor site, served over HTTP on 127.0.0.1 (the browser tests)."""
+    url, server = serve(site)
+    yield url
+    server.shutdown()
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator:
     """A headless Chromium driven by Playwright (session-wide)."""

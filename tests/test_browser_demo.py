@@ -26,18 +26,11 @@ import torch
 from PIL import Image
 
 from resnetbook import data, onnx_export, weights
-from support import SCREENSHOTS, serve
+from support import SCREENSHOTS
 
 PAGE = "book/07_detection_browser.html"
 DEMO = "_static/resnet-demo"
 TOLERANCE = 1e-3
-
-
-@pytest.fixture(scope="module")
-def base_url(site: Path):
-    url, server = serve(site)
-    yield url
-    server.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -17,18 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support import ROOT, SCREENSHOTS, page_of, serve, toc_sources, visit
+from support import ROOT, SCREENSHOTS, page_of, toc_sources, visit
 
 PAGES = [page_of(source) for source in toc_sources()]
 CHAPTERS = [page_of(s) for s in toc_sources() if s.suffix == ".ipynb"]
 COLAB = re.compile(r"^https://colab\.research\.google\.com/github/(?P<repo>[^/]+/[^/]+)/blob/(?P<branch>[^/]+)/(?P<path>.+)$")
-
-
-@pytest.fixture(scope="module")
-def base_url(site: Path):
-    url, server = serve(site)
-    yield url
-    server.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from resnetbook.download import file_digest, safe_load_checkpoint
@@ -49,3 +50,18 @@ def load_model(build: Callable[[], nn.Module], meta: dict, folder: Path = FOLDER
     model = build()
     model.load_state_dict(safe_load_checkpoint(path))
     return model.eval()
+
+
+def save(model: nn.Module, meta: dict, meta_file: str, folder: Path = FOLDER) -> Path:
+    """Write ``model``'s state_dict (float32) and ``meta`` with the file's sha256 as ``meta_file``; return its path.
+
+    Both stand-ins' trainers save this way (``make standins``). An interrupted write leaves a
+    file that no longer matches the old json's sha256, which :func:`load_model` refuses.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    weights_path = folder / meta["file"]
+    torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, weights_path)
+    meta_path = folder / meta_file
+    meta_path.write_text(json.dumps({**meta, "sha256": file_digest(weights_path)}, indent=2) + "\n",
+                         encoding="utf-8")
+    return meta_path

@@ -10,7 +10,6 @@ to this file.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -21,8 +20,8 @@ from torch import nn
 
 from resnetbook import data, detection, scenes
 from resnetbook.device import get_device, seed_everything
-from resnetbook.download import file_digest
 from resnetbook.progress import bar
+from resnetbook import standins
 from resnetbook.standins import FOLDER
 
 WEIGHTS_FILE = "fashion_detector.pt"
@@ -113,14 +112,8 @@ def describe(model: nn.Module) -> str:
 
 
 def save(model: nn.Module, meta: dict, folder: Path = FOLDER) -> Path:
-    """Write the float32 state_dict and the json with its sha256; return the json's path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    weights_path = folder / meta["file"]
-    torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, weights_path)
-    meta_path = folder / detection.STANDIN_META
-    meta_path.write_text(json.dumps({**meta, "sha256": file_digest(weights_path)}, indent=2) + "\n",
-                         encoding="utf-8")
-    return meta_path
+    """Write the weights and the detector's json (:func:`resnetbook.standins.save`); return the json's path."""
+    return standins.save(model, meta, detection.STANDIN_META, folder)
 
 
 def main() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -12,8 +11,8 @@ from torch import nn
 
 from resnetbook import data, models
 from resnetbook.device import get_device, seed_everything
-from resnetbook.download import file_digest
 from resnetbook.engine import HParams, fit
+from resnetbook import standins
 from resnetbook.standins import FOLDER, META_FILE
 from resnetbook.training import accuracy, make_splits
 
@@ -57,18 +56,8 @@ def describe(model: nn.Module) -> str:
 
 
 def save(model: nn.Module, meta: dict, folder: Path = FOLDER) -> Path:
-    """Write the state_dict (float32) and the json with the file's sha256; return the json's path.
-
-    An interrupted write leaves a file that no longer matches the old json's sha256,
-    which the loader refuses.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    weights_path = folder / meta["file"]
-    torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, weights_path)
-    meta_path = folder / META_FILE
-    meta_path.write_text(json.dumps({**meta, "sha256": file_digest(weights_path)}, indent=2) + "\n",
-                         encoding="utf-8")
-    return meta_path
+    """Write the weights and ``fashion_resnet.json`` (:func:`resnetbook.standins.save`); return the json's path."""
+    return standins.save(model, meta, META_FILE, folder)
 
 
 def main() -> None:
