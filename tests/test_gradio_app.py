@@ -1,7 +1,7 @@
 """resnetbook.gradio_app: the Colab app's prediction, and the Interface it builds.
 
-Gradio is not in requirements.txt (367 MB and 25 s to install; Colab ships it), so the
-Interface is built against a recording stand-in for the ``gradio`` module; with gradio
+Gradio is not in requirements.txt (367 MB and 25 s to install; the chapter's Colab cell
+installs it when missing), so the Interface is built against a recording stand-in for the ``gradio`` module; with gradio
 installed, the real one is built too.
 """
 
@@ -55,6 +55,6 @@ def test_make_demo_builds_an_image_to_label_interface(standin, monkeypatch):
 
 
 def test_make_demo_with_the_real_gradio(standin):
-    pytest.importorskip("gradio", reason="gradio is not installed (Colab ships it; requirements.txt does not)")
+    pytest.importorskip("gradio", reason="gradio is not installed (not in requirements.txt; Colab's cell installs it)")
     demo = gradio_app.make_demo(standin, top_k)
     assert type(demo).__name__ == "Interface"

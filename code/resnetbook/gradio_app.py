@@ -2,7 +2,7 @@
 
 ``make_demo(pretrained, top_k)`` builds the app around the student's own ``top_k``
 (chapter 7's exercise) and the model's own preprocessing; the chapter launches it only in
-Colab, where Gradio is installed. The book build and the tests never start a server.
+Colab (installing Gradio there when it is missing). The book build and the tests never start a server.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def predict(pretrained: Pretrained, top_k: TopK, image: np.ndarray, k: int = 5) 
 
 def make_demo(pretrained: Pretrained, top_k: TopK):
     """A ``gradio.Interface``: an image input, and a label with the top 5 classes and their probabilities."""
-    import gradio as gr  # Colab ships it; the book's requirements do not need it
+    import gradio as gr  # installed in Colab by the chapter's cell when missing; not in requirements.txt
 
     return gr.Interface(
         fn=lambda image: predict(pretrained, top_k, image),
