@@ -166,8 +166,8 @@ def plot_grad_norms(ax: Axes, norms: dict[str, Sequence[float]]) -> Axes:
         ax.plot(range(len(values)), values, style, marker="o", ms=3, label=label,
                 color="C1" if "-56" in label else "C0")
     ax.set_yscale("log")
-    ax.set_xlabel("block (0 = stem, input side)")
-    ax.set_ylabel("‖dL/d(output of block)‖")
+    ax.set_xlabel("block (0 = first block, input side)")
+    ax.set_ylabel("‖dL/d(input of block)‖")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return ax
