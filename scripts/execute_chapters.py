@@ -61,11 +61,12 @@ def missing(cache_dir: Path, notebooks: list[Path]) -> list[Path]:
     return absent
 
 
-def execute(cache_dir: str, path: str, timeout: int, allow_errors: bool,
-            threads: int = 1) -> tuple[str, float, str | None]:
-    """Execute one notebook in its folder and store it in the cache; (path, seconds, traceback or None)."""
-    from jupyter_cache import get_cache
-    from jupyter_cache.base import CacheBundleIn
+def execute(path: str, timeout: int, allow_errors: bool,
+            threads: int = 1) -> tuple[str, float, str | None, str | None]:
+    """Execute one notebook in its folder: (path, seconds, traceback or None, executed notebook or None).
+
+    Runs in a worker process; only the parent writes to the cache (one writer, no races).
+    """
     from jupyter_cache.executors.utils import single_nb_execution
 
     nb = nbformat.read(path, as_version=4)
@@ -73,12 +74,20 @@ def execute(cache_dir: str, path: str, timeout: int, allow_errors: bool,
     result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout,
                                  allow_errors=allow_errors, meta_override=True)
     if result.err is not None:
-        return path, result.time, result.exc_string
-    cache = get_cache(cache_dir)
+        return path, result.time, result.exc_string, None
+    return path, result.time, None, nbformat.writes(nb)
+
+
+def store(cache_dir: Path, path: str, executed: str, seconds: float) -> None:
+    """Put an executed notebook into the cache, as MyST-NB's cache mode does after executing it."""
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    cache = get_cache(str(cache_dir))
     record = cache.add_nb_to_project(path)
-    cache.cache_notebook_bundle(CacheBundleIn(nb, record.uri, data={"execution_seconds": result.time}),
+    cache.cache_notebook_bundle(CacheBundleIn(nbformat.reads(executed, as_version=4), record.uri,
+                                              data={"execution_seconds": seconds}),
                                 check_validity=False, overwrite=True)
-    return path, result.time, None
 
 
 def run(cache_dir: Path, notebooks: list[Path], jobs: int, timeout: int = 900, allow_errors: bool = False) -> int:
@@ -94,13 +103,15 @@ def run(cache_dir: Path, notebooks: list[Path], jobs: int, timeout: int = 900, a
     start, failed = time.perf_counter(), []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         threads = max(1, (os.cpu_count() or 1) // jobs)
-        futures = [pool.submit(execute, str(cache_dir), str(p), timeout, allow_errors, threads) for p in todo]
+        futures = [pool.submit(execute, str(p), timeout, allow_errors, threads) for p in todo]
         for future in as_completed(futures):
-            path, seconds, error = future.result()
+            path, seconds, error, executed = future.result()
             print(f"execute_chapters: {path} {'FAILED' if error else 'executed'} in {seconds:.0f} s", flush=True)
             if error:
                 failed.append(path)
                 print(error, file=sys.stderr)
+            else:
+                store(cache_dir, path, executed, seconds)
     print(f"execute_chapters: {len(todo)} chapters in {time.perf_counter() - start:.0f} s", flush=True)
     if failed:
         print(f"execute_chapters: {', '.join(failed)} failed; fix the error above "
