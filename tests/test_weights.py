@@ -98,7 +98,7 @@ def test_no_network_in_pretrained_mode_is_an_error_with_advice(registry, torch_h
 
 
 def test_no_network_in_auto_mode_falls_back_and_the_note_says_why(registry, standin_entry, capsys, caplog):  # noqa: F811
-    caplog.set_level(logging.INFO, logger="resnetbook.weights")
+    caplog.set_level(logging.INFO, logger="resnetbook.fallback")
     pre = weights.load("offline_imagenet", registry=registry, progress=False)
     assert capsys.readouterr().err == ""  # nothing on stderr, which a chapter would show on its page
     [record] = caplog.records

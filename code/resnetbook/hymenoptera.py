@@ -23,7 +23,7 @@ import torchvision
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
-from resnetbook import download, remote, weights
+from resnetbook import data, download, fallback, remote, weights
 
 DATA_DIR = "hymenoptera"  # under resnetbook.data.default_root()
 
@@ -60,8 +60,6 @@ HYMENOPTERA = ImageArchive(
 
 def cache_dir() -> Path:
     """Where archives and their unpacked folders are kept: ``<data root>/hymenoptera`` (chapter 6)."""
-    from resnetbook import data  # lazy: data imports scikit-image
-
     return data.default_root() / DATA_DIR
 
 
@@ -177,26 +175,26 @@ def load_online(mode: str | None = None, progress: bool = True,
                 archive: ImageArchive = HYMENOPTERA) -> tuple[OnlineData | None, str]:
     """ImageNet's ResNet-18 and the ants-and-bees photos, or None and why not (chapter 6).
 
-    ``mode`` follows ``resnetbook.weights.resolve_mode``: ``standin`` downloads nothing
-    and returns None; ``pretrained`` returns the data or raises; ``auto`` returns None
+    ``mode`` is decided by ``resnetbook.fallback.online_or_fallback``: ``standin`` downloads
+    nothing and returns None; ``pretrained`` returns the data or raises; ``auto`` returns None
     when a download fails. The second value is the note for the page, in either case.
     """
-    mode = weights.resolve_mode(mode)
     what = f"ImageNet's ResNet-18 and {archive.credit} ({archive.file.url})"
-    if mode == "standin":
-        return None, (f"{weights.ENV_VAR}=standin was set, so {what} were not downloaded: "
-                      "this page runs only the offline task.")
-    try:
+
+    def online() -> tuple[OnlineData, str]:
         pretrained = weights.load("resnet18_imagenet", "pretrained", progress=progress)
         folders = image_folders(fetch_archive(archive, progress))
-    except (download.DownloadError, download.UnsafeCheckpointError) as err:
-        if mode == "pretrained":
-            raise
-        why = weights.LOCAL_PATH.sub(r"\1", str(err).rstrip("."))  # no build-machine folders on the page
-        return None, (f"{what} could not be loaded in this build ({why}): this page runs only the offline "
-                      f"task ({weights.ENV_VAR}=pretrained makes this an error).")
-    note = f"{pretrained.provenance} Photos: {archive.credit}, {archive_source(archive)}; {_sizes(folders)}."
-    return OnlineData(pretrained, folders, note), note
+        note = f"{pretrained.provenance} Photos: {archive.credit}, {archive_source(archive)}; {_sizes(folders)}."
+        return OnlineData(pretrained, folders, note), note
+
+    def offline(cause: str | None) -> tuple[None, str]:
+        if cause is None:
+            return None, (f"{fallback.ENV_VAR}=standin was set, so {what} were not downloaded: "
+                          "this page runs only the offline task.")
+        return None, (f"{what} could not be loaded in this build ({cause}): this page runs only the offline "
+                      f"task ({fallback.ENV_VAR}=pretrained makes this an error).")
+
+    return fallback.online_or_fallback(online, offline, mode, what="the online part of chapter 6")
 
 
 def archive_source(archive: ImageArchive = HYMENOPTERA) -> str:

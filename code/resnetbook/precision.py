@@ -17,6 +17,8 @@ import os
 
 import torch
 
+from resnetbook import settings
+
 
 def bf16_native(device: torch.device) -> bool:
     """Whether ``device`` computes bfloat16 natively (not emulated)."""
@@ -34,8 +36,14 @@ def bf16_native(device: torch.device) -> bool:
 
 
 def amp_dtype(device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``device``: bfloat16, float16 (CUDA only) or None (float32)."""
-    if bf16_native(device):
+    """The autocast dtype for ``device``: bfloat16, float16 (CUDA only) or None (float32).
+
+    ``RESNETBOOK_BF16`` (``resnetbook.settings``, validated there) overrides :func:`bf16_native`.
+    """
+    use_bf16 = settings.current().bf16
+    if use_bf16 is None:
+        use_bf16 = bf16_native(device)
+    if use_bf16:
         return torch.bfloat16
     if device.type == "cuda":
         return torch.float16
