@@ -61,8 +61,8 @@ def test_run_measures_each_networks_training_error_on_the_same_images() -> None:
     torch.manual_seed(0)
     X = torch.randn(96, 1, 8, 8)
     y = (X.mean(dim=(1, 2, 3)) > 0).long()
-    design = degradation.Design(depths=(8,), steps=10, batch_size=16, widths=(4, 4, 4), pool=1, eval_size=40)
-    curves = degradation.run(X, y, design)
+    recipe = degradation.Recipe(depths=(8,), steps=10, batch_size=16, widths=(4, 4, 4), pool=1, eval_size=40)
+    curves = degradation.run(X, y, recipe)
     assert set(curves) == {"plain-8", "residual-8"}
     for curve in curves.values():
         assert len(curve.errors) == 10 and 0 <= curve.train_error <= 1
@@ -74,8 +74,8 @@ def test_train_curve_records_one_error_per_batch_and_learns() -> None:
     X = torch.randn(256, 1, 8, 8)
     y = (X.mean(dim=(1, 2, 3)) > 0).long()
     X = X + 2.0 * (y.float() * 2 - 1).view(-1, 1, 1, 1)  # an easy task
-    design = degradation.Design(steps=30, batch_size=32, lr=0.05, widths=(4, 4, 4), pool=1)
-    curve = degradation.train_curve(degradation.build(8, True, design.widths), X, y, design, "r")
+    recipe = degradation.Recipe(steps=30, batch_size=32, lr=0.05, widths=(4, 4, 4), pool=1)
+    curve = degradation.train_curve(degradation.build(8, True, recipe.widths), X, y, recipe, "r")
     assert len(curve.errors) == 30 and all(0 <= e <= 1 for e in curve.errors)
     assert curve.final(5) < sum(curve.errors[:5]) / 5
     s = curve.smoothed(4)
@@ -83,9 +83,9 @@ def test_train_curve_records_one_error_per_batch_and_learns() -> None:
     assert torch.isclose(s[0], torch.tensor(curve.errors[0]))
 
 
-def test_bad_design_and_images_are_refused() -> None:
+def test_bad_recipe_and_images_are_refused() -> None:
     with pytest.raises(ValueError):
-        degradation.Design(steps=2)
+        degradation.Recipe(steps=2)
     with pytest.raises(ValueError, match="expected images"):
         degradation.prepare(torch.zeros(3, 28, 28), 2)
     assert degradation.prepare(torch.zeros(3, 1, 28, 28), 2).shape == (3, 1, 14, 14)

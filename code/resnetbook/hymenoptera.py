@@ -24,6 +24,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
 from resnetbook import data, download, fallback, remote, weights
+from resnetbook.trainer import Trainer
 
 DATA_DIR = "hymenoptera"  # under resnetbook.data.default_root()
 
@@ -225,17 +226,14 @@ def train_epochs(model: torch.nn.Module, loader: torch.utils.data.DataLoader, ep
                  train_mode=None, max_batches: int | None = None) -> list[float]:
     """SGD with momentum 0.9 as in the tutorial, on the parameters that require grad; mean loss per epoch (chapter 6).
 
-    ``train_mode(model)`` sets the mode before each epoch (default ``model.train()``);
-    ``max_batches`` cuts every epoch short (tests).
+    Steps through the shared :class:`~resnetbook.trainer.Trainer` (its precision policy and
+    device rule). ``train_mode(model)`` sets the mode before each epoch (default
+    ``model.train()``); ``max_batches`` cuts every epoch short (tests).
     """
-    from resnetbook.device import get_device
-
-    device = get_device()
-    model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("no parameter of the model requires grad: nothing to train")
-    optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9)
+    trainer = Trainer(model, torch.optim.SGD(params, lr=lr, momentum=0.9))
     losses = []
     for _ in range(epochs):
         (train_mode or torch.nn.Module.train)(model)
@@ -243,10 +241,7 @@ def train_epochs(model: torch.nn.Module, loader: torch.utils.data.DataLoader, ep
         for step, (xb, yb) in enumerate(loader):
             if max_batches is not None and step >= max_batches:
                 break
-            loss = torch.nn.functional.cross_entropy(model(xb.to(device)), yb.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            _, loss = trainer.step(xb, yb)
             total, seen = total + loss.item() * len(yb), seen + len(yb)
         losses.append(total / max(seen, 1))
     return losses
