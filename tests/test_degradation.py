@@ -8,13 +8,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 import torch
+from torch import nn
 
 from resnetbook import degradation, models
 
 
 def test_plain_network_has_the_same_layers_without_shortcuts() -> None:
     plain, residual = degradation.build(20, False), degradation.build(20, True)
-    names = lambda m: {n for n, _ in m.named_parameters()}
+    def names(model: nn.Module) -> set[str]:
+        return {n for n, _ in model.named_parameters()}
+
     assert names(plain) == {n for n in names(residual) if ".downsample." not in n}
     assert all(isinstance(b, models.PlainBlock) for layer in (plain.layer1, plain.layer2, plain.layer3) for b in layer)
     assert all(b.downsample is None for b in plain.modules() if isinstance(b, models.PlainBlock))
@@ -36,7 +39,9 @@ def test_a_zero_initialized_plain_network_is_refused() -> None:
 
 
 def test_residual_blocks_start_as_identities_unless_asked_otherwise() -> None:
-    last_gamma = lambda net: float(net.layer1[0].bn2.weight.detach().abs().sum())
+    def last_gamma(net: nn.Module) -> float:
+        return float(net.layer1[0].bn2.weight.detach().abs().sum())
+
     assert models.FashionResNet(depth=8).shortcuts and last_gamma(models.FashionResNet(depth=8)) == 0.0
     assert last_gamma(degradation.build(8, True)) == 0.0
     assert last_gamma(degradation.build(8, True, zero_init_residual=False)) > 0

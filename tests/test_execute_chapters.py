@@ -12,7 +12,7 @@ from jupyter_cache import get_cache
 from support import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))  # importable by name: the worker processes unpickle its functions
-import execute_chapters  # noqa: E402
+import execute_chapters
 
 
 def _notebook(path: Path, *sources: str) -> Path:

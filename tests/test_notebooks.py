@@ -227,8 +227,8 @@ def glue_names(notebook) -> tuple[set[str], set[str], set[str]]:
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_stored_outputs_hold_what_the_code_glues(path):
     code, stored, used = glue_names(nbformat.read(path, as_version=4))
-    assert code - stored == set(), f"glued by the code but not in the stored outputs: run `make outputs`"
-    assert stored - code == set(), f"stored glue the code no longer writes: run `make outputs`"
+    assert code - stored == set(), "glued by the code but not in the stored outputs: run `make outputs`"
+    assert stored - code == set(), "stored glue the code no longer writes: run `make outputs`"
     assert used - code == set(), "the text uses glue names no code cell writes"
 
 
