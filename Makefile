@@ -3,7 +3,7 @@
 #
 #   make book                  instructor edition (solutions behind toggles) -> _build/html
 #   make book EDITION=student  student edition (no solutions) -> _build/student/_build/html
-#   make test                  setup, both editions, then pytest: unit tests, nbval, browser
+#   make test                  setup, both editions, then pytest: unit tests, ruff, nbval, browser
 #   make outputs               re-execute the chapters, store reference outputs (then commit)
 #   make student               regenerate book/student/*.ipynb (then commit)
 #   make student-release DEST=.. REPO=owner/name   a student release for a public repository
