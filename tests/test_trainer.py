@@ -31,8 +31,7 @@ def test_one_module_of_the_package_calls_backward():
 
 
 def test_one_module_reads_the_environment():
-    # precision.py: bf16_native reads RESNETBOOK_BF16 until issue 23's version of it is merged.
-    assert package_files_containing(r"os\.environ|os\.getenv") - {"precision.py"} == {"settings.py"}
+    assert package_files_containing(r"os\.environ|os\.getenv") == {"settings.py"}
 
 
 @pytest.fixture
