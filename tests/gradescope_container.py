@@ -185,11 +185,18 @@ def run(scratch: Path, env: dict[str, str] | None = None, limits: dict | None = 
     return Run(results, wall, cpu, peak[0], cgroup is not None, killed, log)
 
 
+# Besides its anonymous memory, a run needs the pages of the libraries' code it keeps using in
+# memory: measured here, runs with a peak above about 715 MB of anonymous memory were killed at 768.
+RESIDENT_MB = 64
 NEEDS = Path(__file__).resolve().parent.parent / "book" / "_ext" / "autograder" / "runtime" / "bookgrader" / "needs.json"
 
 
 def main(argv: list[str]) -> int:
-    """Grade a notebook with an archive at 1/2 vCPU (``--memory``: 768 MB); print the run, ``--record`` it in needs.json."""
+    """Grade a notebook with an archive at 1/2 vCPU (``--memory``: 768 MB); print the run, ``--record`` it in needs.json.
+
+    Record a chapter that fits at the default memory (its time only), or one measured with more
+    memory after it was killed at 768 MB (its time, and its peak plus RESIDENT_MB).
+    """
     import argparse
     import tempfile
 
@@ -212,8 +219,9 @@ def main(argv: list[str]) -> int:
         if run.killed or score < total:
             raise SystemExit("not recorded: a complete submission did not get full marks in this run")
         needs = json.loads(NEEDS.read_text()) if NEEDS.exists() else {}
-        needs[args.record] = {"memory_mb": round(run.peak_mb), "cpus": GRADESCOPE["cpus"],
-                              "seconds": round(run.at_half_cpu_s())}
+        needs[args.record] = {"cpus": GRADESCOPE["cpus"], "seconds": round(run.at_half_cpu_s())}
+        if args.memory > GRADESCOPE["memory_mb"]:  # measured above the default: it did not fit there
+            needs[args.record]["memory_mb"] = round(run.peak_mb) + RESIDENT_MB
         NEEDS.write_text(json.dumps(dict(sorted(needs.items())), indent=2) + "\n")
     return 0
 

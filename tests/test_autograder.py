@@ -338,7 +338,7 @@ def test_a_container_below_the_chapters_needs_gets_a_result_that_says_what_to_ra
         pytest.skip("this process cannot make cgroups: the container's limits cannot be set")
     assert run.wall_s < 30, "it says so before it grades anything"
     for test in exercise_tests(run.results).values():
-        assert test["score"] == 0 and "Instructor: in Gradescope, Autograder settings" in test["output"], test
+        assert test["score"] == 0 and "Instructor: in Gradescope, in the assignment's autograder settings" in test["output"], test
         assert "raise the memory to 1.5 GB or more" in test["output"], test["output"]
         assert "CPUs to 1 or more" in test["output"] and "the timeout to 23 minutes" in test["output"], test["output"]
 
@@ -354,4 +354,4 @@ def test_a_kernel_killed_for_memory_is_reported_in_every_test(archive, tmp_path)
     assert [t["max_score"] for t in tests.values()] == [4, 2]
     for test in tests.values():
         assert test["score"] == 0 and "killed for running out of memory (the container has 300 MB)" in test["output"]
-        assert "Instructor: raise the autograder's memory" in test["output"], test["output"]
+        assert "Instructor: raise the memory" in test["output"], test["output"]

@@ -100,7 +100,7 @@ def main() -> int:
     os.environ["BOOKGRADER_CELLS_UNTIL"] = str(time.time() + timeout - MARGIN_SECONDS - TESTS_SECONDS)
     why = run_otter(timeout - MARGIN_SECONDS)
     if limits.oom_kills() > kills:
-        report_killed(results, settings, limits.killed_message(container))
+        report_killed(results, settings, limits.killed_message(container, limits.needs(settings["chapter"])))
         print("the grading kernel was killed for memory")
     elif not submission.readable(results):
         submission.write(results, submission.zero_results(settings, f"Not graded: {why}."))

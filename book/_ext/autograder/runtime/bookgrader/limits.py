@@ -99,8 +99,8 @@ def shortfall(need: dict, limits: Limits, timeout_s: float) -> str | None:
     if not need:
         return None
     asks = []
-    memory = math.ceil(need["memory_mb"] / 256) * 256  # Gradescope offers memory in steps
-    if limits.memory_mb is not None and limits.memory_mb < need["memory_mb"]:
+    memory = math.ceil(need.get("memory_mb", 0) / 256) * 256  # Gradescope offers memory in steps
+    if limits.memory_mb is not None and limits.memory_mb < need.get("memory_mb", 0):
         asks.append(f"memory to {memory / 1024:g} GB or more (this container has {limits.memory_mb:.0f} MB; "
                     f"grading this chapter was measured to need {need['memory_mb']:.0f} MB)")
     if seconds_at(need, limits.cpus) > timeout_s:
@@ -116,10 +116,12 @@ def shortfall(need: dict, limits: Limits, timeout_s: float) -> str | None:
             ", then regrade all submissions. Students: your submission was not graded yet; nothing to do.")
 
 
-def killed_message(limits: Limits) -> str:
+def killed_message(limits: Limits, need: dict | None = None) -> str:
     """What every test says when the grading kernel was killed for memory."""
     size = f"{limits.memory_mb:.0f} MB" if limits.memory_mb else "its memory limit"
+    measured = (f" (a complete submission of this chapter was measured to need {need['memory_mb']:.0f} MB)"
+                if need and need.get("memory_mb") else "")
     return ("Not graded: the grading kernel was killed for running out of memory (the container has "
-            f"{size}). Instructor: raise the autograder's memory in Gradescope's Autograder settings to the next "
-            "step up and regrade. Students: if your notebook keeps many large tensors or models (for example one "
-            "per experiment), delete those you no longer need (`del name`) and submit again.")
+            f"{size}). Instructor: raise the memory in the assignment's autograder settings on Gradescope to the next "
+            f"step up{measured} and regrade. Students: if your notebook keeps many large tensors or models (for "
+            "example one per experiment), delete those you no longer need (`del name`) and submit again.")
