@@ -112,7 +112,7 @@ def shortfall(need: dict, limits: Limits, timeout_s: float) -> str | None:
     if not asks:
         return None
     return ("Not graded: this autograder's container is too small for this chapter. Instructor: in Gradescope, "
-            "Autograder settings (Configure Autograder), raise the " + "; and the ".join(asks) +
+            "in the assignment's autograder settings, raise the " + "; and the ".join(asks) +
             ", then regrade all submissions. Students: your submission was not graded yet; nothing to do.")
 
 
