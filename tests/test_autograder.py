@@ -1,4 +1,4 @@
-"""The Gradescope autograder (make autograder), run as Gradescope runs it, on chapter 3.
+"""The Gradescope autograder (make autograder), run as Gradescope runs it, on chapter 3 (and 5).
 
 Chapter 3 is the lightest chapter with graded exercises (its student notebook runs in about
 20 s on the stand-in weights; chapter 1 has none: its answers are in words). The archive is
@@ -6,6 +6,10 @@ built once; then its ``run_autograder`` runs in a scratch folder laid out as Gra
 (``source/`` the unzipped archive, ``submission/``, ``results/results.json``), in this
 environment instead of the one ``setup.sh`` would make (no network), with the archive's own
 copy of the package. Time limits are shortened so that a loop that never ends costs seconds.
+
+The last tests grade complete submissions of chapters 3 and 5 in a container limited as
+Gradescope's default one (1/2 vCPU, 768 MB: cgroups where this process may make them, else the
+CPU seconds and peak memory scaled), and check what an archive says in a container too small.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ import pytest
 
 import autograder
 import editions
+import gradescope_container as container
 
 sys.path.insert(0, str(autograder.RUNTIME))  # bookgrader, as the archive ships it
 from autograder import markers as ex
 from support import ROOT
-from editions.student_notebook import BEGIN, filled, region_lines
+from editions.student_notebook import BEGIN, filled, region_lines, student_notebook
 
 CHAPTER = 3
 SOURCE = editions.chapters(ROOT)[CHAPTER - 1]
@@ -272,3 +277,81 @@ def test_a_submission_that_is_not_a_notebook_gets_zero_per_exercise_with_the_rea
     assert [t["max_score"] for t in tests.values()] == [4, 2]
     for test in tests.values():
         assert test["score"] == 0 and message in test["output"] and "Submit your notebook, 03_batchnorm.ipynb" in test["output"]
+
+
+# ---------------------------------------------------------------- Gradescope's default container
+
+
+def complete_submission(number: int) -> dict[str, bytes]:
+    """Chapter ``number``'s student notebook, made from the chapter as it is now, with the reference solutions."""
+    source = editions.chapters(ROOT)[number - 1]
+    chapter = nbformat.read(source, as_version=4)
+    return {source.name: nbformat.writes(filled(student_notebook(chapter, number), chapter)).encode()}
+
+
+def defined_names(source: str) -> set[str]:
+    """Names a cell binds at its top level: ``a, b = ...``, ``def f``, ``class C``."""
+    names = set(re.findall(r"^(?:def|class) (\w+)", source, re.M))
+    for targets in re.findall(r"^([A-Za-z_][\w, ]*?)\s*=(?!=)", source, re.M):
+        names |= {t.strip() for t in targets.split(",")} - {"", "_"}
+    return names
+
+
+def test_chapter_5_skips_the_training_cells_and_no_graded_cell_needs_them():
+    """Grading never repeats the 10 epochs: otter skips cells tagged otter_ignore; what runs needs none of them."""
+    source = editions.chapters(ROOT)[4]
+    cells = [c for c in student_notebook(nbformat.read(source, as_version=4), 5).cells if c.cell_type == "code"]
+    ignored = [c for c in cells if "otter_ignore" in c.metadata.get("tags", [])]
+    running = [c for c in cells if c not in ignored]
+    assert any("train_starter(splits.X_train" in c.source for c in ignored)
+    assert any("engine.fit(" in c.source for c in ignored)
+    only_skipped = set().union(*map(defined_names, (c.source for c in ignored)))
+    only_skipped -= set().union(*map(defined_names, (c.source for c in running)))
+    assert {"baseline_model", "best_model", "starter_baseline"} <= only_skipped
+    for cell in running:
+        used = {n for n in only_skipped if re.search(rf"\b{n}\b", cell.source)}
+        assert not used, (cell.get("id"), used)
+
+
+@pytest.mark.parametrize("number", [3, 5])
+def test_a_complete_submission_is_graded_in_gradescopes_default_container(number, tmp_path):
+    source = editions.chapters(ROOT)[number - 1]
+    archive = autograder.build(ROOT, source, number, tmp_path / "archive")
+    limits = {"memory_mb": container.GRADESCOPE["memory_mb"], "cpus": container.GRADESCOPE["cpus"]}
+    run = container.grade(archive, tmp_path / "gradescope", complete_submission(number), limits=limits)
+    summary = (f"chapter {number}: {run.at_half_cpu_s():.0f} s at 1/2 vCPU, peak {run.peak_mb:.0f} MB "
+               f"({'cgroup limits' if run.limited else 'scaled from CPU time'})")
+    print(summary)
+    assert not run.killed, f"{summary}: the kernel was killed for memory"
+    tests = exercise_tests(run.results)
+    assert tests and all(t["score"] == t["max_score"] for t in tests.values()), (summary, run.results)
+    assert run.at_half_cpu_s() <= container.GRADESCOPE["seconds"], summary
+    assert run.peak_mb <= container.GRADESCOPE["memory_mb"], summary
+
+
+def test_a_container_below_the_chapters_needs_gets_a_result_that_says_what_to_raise(archive, tmp_path):
+    container.layout(archive, tmp_path, as_notebook(notebooks()[1]))
+    (tmp_path / "source" / "grader" / "bookgrader" / "needs.json").write_text(
+        json.dumps({"ch3": {"memory_mb": 1500, "cpus": 0.5, "seconds": 900}}))
+    run = container.run(tmp_path, limits={"memory_mb": 768, "cpus": 0.5})
+    if not run.limited:
+        pytest.skip("this process cannot make cgroups: the container's limits cannot be set")
+    assert run.wall_s < 30, "it says so before it grades anything"
+    for test in exercise_tests(run.results).values():
+        assert test["score"] == 0 and "Instructor: in Gradescope, in the assignment's autograder settings" in test["output"], test
+        assert "raise the memory to 1.5 GB or more" in test["output"], test["output"]
+        assert "CPUs to 1 or more" in test["output"] and "the timeout to 23 minutes" in test["output"], test["output"]
+
+
+def test_a_kernel_killed_for_memory_is_reported_in_every_test(archive, tmp_path):
+    container.layout(archive, tmp_path, as_notebook(notebooks()[1]))
+    (tmp_path / "source" / "grader" / "bookgrader" / "needs.json").write_text("{}")  # grade whatever the size
+    run = container.run(tmp_path, limits={"memory_mb": 300, "cpus": 1.0})
+    if not run.limited:
+        pytest.skip("this process cannot make cgroups: no memory limit to run out of")
+    assert run.killed
+    tests = exercise_tests(run.results)
+    assert [t["max_score"] for t in tests.values()] == [4, 2]
+    for test in tests.values():
+        assert test["score"] == 0 and "killed for running out of memory (the container has 300 MB)" in test["output"]
+        assert "Instructor: raise the memory" in test["output"], test["output"]

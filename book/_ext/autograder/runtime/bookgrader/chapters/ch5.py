@@ -3,6 +3,10 @@
 The network has a batch-norm layer, so whether it runs in train or eval mode changes the
 numbers; the last batch is smaller than the others, so the mean loss per image differs from
 the mean of the batches' losses.
+
+While grading, the notebook gets the first 12,000 training and 2,000 test images of
+FashionMNIST (``DATASET_SIZES``; enough for its 10,000 validation images): the cells that
+train on the whole set are tagged ``otter_ignore``, and the tests do not use the dataset.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import torch
 from torch import nn
 
 from bookgrader.cases import Case
+
+DATASET_SIZES = (12_000, 2_000)
 
 
 def _network(seed: int) -> nn.Module:
