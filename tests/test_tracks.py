@@ -297,3 +297,101 @@ def _text(page: str) -> str:
     import re
 
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+# ---------------------------------------------------------------- the real book
+
+CHAPTERS = editions.chapters(ROOT)
+BOOK_TRACKS = tracks.book_tracks(ROOT)
+
+
+def tracked_chapters() -> list[tuple[int, str]]:
+    """``(chapter number, track)`` for every chapter of the book that has per-track notebooks."""
+    return [(number, track) for source, number, track in editions.student_notebooks(ROOT) if track]
+
+
+def test_the_chapters_are_marked_as_the_problem_sets_mark_them():
+    # Problem set 4 (6.8300/6.8301): 2(c) unit ablation, 2(d) fewest units and 4(d) the
+    # hyperparameter experiments are "[6.8300 only]", the graduate course.
+    assert BOOK_TRACKS == TRACKS
+    marked = {}
+    for number, source in enumerate(CHAPTERS, start=1):
+        for exercise in markers.exercises(nbformat.read(source, as_version=4), number):
+            assert exercise.marks is not None, f"{exercise.label} gives no points"
+            if exercise.marks.tracks is not None:
+                marked[exercise.label] = exercise.marks.tracks
+    assert marked == {"ch4-ablate-top5": ("graduate",), "ch4-fewest-units": ("graduate",),
+                      "ch5-experiments": ("graduate",)}
+    assert tracked_chapters() == [(4, "undergraduate"), (4, "graduate"), (5, "undergraduate"), (5, "graduate")]
+
+
+def _names(cells, kind) -> set[str]:
+    import ast
+
+    found = set()
+    for cell in cells:
+        source = "\n".join(l[: len(l) - len(l.lstrip())] + "pass" if l.lstrip().startswith(("%", "!")) else l
+                           for l in cell.source.splitlines())
+        for node in ast.walk(ast.parse(source)):
+            if kind == "defined" and isinstance(node, ast.FunctionDef):
+                found.add(node.name)
+            elif kind == "used" and isinstance(node, ast.Name):
+                found.add(node.id)
+    return found
+
+
+@pytest.mark.parametrize("number, track", tracked_chapters())
+def test_a_tracks_notebook_needs_nothing_it_leaves_out(number, track):
+    source = nbformat.read(CHAPTERS[number - 1], as_version=4)
+    everyone = student_notebook.student_notebook(source, number)
+    mine = student_notebook.student_notebook(tracks.for_track(source, track), number)
+    kept = {c.id for c in mine.cells}
+    dropped = [c for c in everyone.cells if c.id not in kept]
+    tags = [(c.metadata.get("tags") or ["untagged"])[0] for c in dropped]
+    assert set(tags) <= {"student-stub", "student-check", "student-answer"}, tags
+    left_out = {e.label for e in markers.exercises(source, number) if e.points_in(track) is None}
+    assert bool(dropped) == bool(left_out)
+    code = [c for c in mine.cells if c.cell_type == "code"]
+    dropped_code = [c for c in dropped if c.cell_type == "code"]
+    assert _names(dropped_code, "defined") & _names(code, "used") == set()  # Run all reaches the end
+
+
+@pytest.mark.parametrize("number, track", [(n, t) for n, t in tracked_chapters() if n == 4 and t == "undergraduate"])
+def test_the_undergraduate_notebook_of_chapter_4_runs_filled(number, track):
+    from test_student_notebooks_run import CHECK_PASSED, run
+
+    source = nbformat.read(CHAPTERS[number - 1], as_version=4)
+    mine = student_notebook.student_notebook(tracks.for_track(source, track), number)
+    executed, _ = run(student_notebook.filled(mine, source), allow_errors=False)
+    checks = [c for c in executed.cells if "student-check" in c.metadata.get("tags", [])]
+    assert checks and all(CHECK_PASSED.search("".join(o.get("text", "") for o in c.outputs)) for c in checks)
+    assert "check.ablate_units" not in nbformat.writes(mine)
+
+
+def test_chapter_4_gets_an_archive_per_track_whose_totals_follow(tmp_path):
+    import torch
+
+    source = CHAPTERS[3]
+    notebook = nbformat.read(source, as_version=4)
+    assert tracks.chapter_tracks(nbformat.read(CHAPTERS[2], as_version=4), BOOK_TRACKS) == ()  # chapter 3: one archive
+    totals = {}
+    for track in tracks.chapter_tracks(notebook, BOOK_TRACKS):
+        archive = autograder.build(ROOT, source, 4, tmp_path, track)
+        assert archive.name == f"04_looking_inside-{track}-autograder.zip"
+        with zipfile.ZipFile(archive) as zf:
+            settings = json.loads(zf.read("grader/bookgrader/settings.json"))
+            tests = sorted(n for n in zf.namelist() if n.startswith("tests/"))
+            zf.extract("grader/bookgrader/reference.pt", tmp_path / track)
+        assert settings["track"] == track
+        labels = [e["label"] for e in settings["exercises"]]
+        assert tests == sorted([f"tests/04-{i:02d}-{label}.py" for i, label in enumerate(labels, 1)]
+                               + [f"tests/{autograder.BOOK_FILES_TEST}"])
+        expected = {e.label: e.points_in(track) for e in autograder.graded(notebook, 4, track)}
+        assert {e["label"]: e["points"] for e in settings["exercises"]} == expected
+        reference = torch.load(tmp_path / track / "grader" / "bookgrader" / "reference.pt", weights_only=False)
+        assert ("ablate_units" in reference) == (track == "graduate")
+        totals[track] = sum(expected.values())
+        assert [e["label"] for e in settings["by_hand"]] == [
+            e.label for e in markers.exercises(notebook, 4) if not e.checks and e.points_in(track) is not None]
+    ablation = next(e for e in markers.exercises(notebook, 4) if e.label == "ch4-ablate-top5")
+    assert totals["graduate"] - totals["undergraduate"] == ablation.points_in("graduate") > 0
