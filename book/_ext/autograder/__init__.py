@@ -17,6 +17,9 @@ otter's ``setup.sh`` (a mamba environment with otter and ``requirements.txt``) a
 
 The archive holds no worked solution: the tests call the package's checks and compare with
 stored values.
+
+In a book with tracks (:mod:`editions.tracks`), ``build(..., track="graduate")`` writes
+``<chapter>-graduate-autograder.zip``: only that track's exercises, with that track's points.
 """
 
 from __future__ import annotations
@@ -42,12 +45,18 @@ BOOK_FILES_TEST = "99-book-files.py"
 EXECUTABLE = ("run_autograder", "setup.sh")
 
 
-def graded(notebook: nbformat.NotebookNode, number: int) -> list[Exercise]:
-    """The exercises of chapter ``number`` that its checks grade."""
-    return [e for e in exercises(notebook, number) if e.checks]
+def graded(notebook: nbformat.NotebookNode, number: int, track: str | None = None) -> list[Exercise]:
+    """The exercises of chapter ``number`` that its checks grade (in ``track``, when given)."""
+    return [e for e in exercises(notebook, number) if e.checks and (track is None or e.points_in(track) is not None)]
 
 
-def test_file(exercise: Exercise, source: str) -> str:
+def by_hand(notebook: nbformat.NotebookNode, number: int, track: str | None = None) -> list[Exercise]:
+    """The exercises of chapter ``number`` (in ``track``) that have points but no check: graded by hand."""
+    return [e for e in exercises(notebook, number) if not e.checks and e.marks is not None
+            and (track is None or e.points_in(track) is not None)]
+
+
+def test_file(exercise: Exercise, source: str, track: str | None = None) -> str:
     """Otter's exception-based test file of ``exercise``: a public and a hidden case per checked function."""
     cases = []
     for check, fn in exercise.checks:
@@ -57,7 +66,7 @@ def test_file(exercise: Exercise, source: str) -> str:
                      f'def hidden_{fn}(env):\n    bookgrader.hidden(env, "{fn}")\n')
     return (f'"""{exercise.name} ({exercise.label}) of {source}. Written by `make autograder`; do not edit."""\n\n'
             "from otter.test_files import test_case\n\nimport bookgrader\n\nOK_FORMAT = False  # otter's exception-based format\n"
-            f"name = {exercise.name!r}\npoints = {exercise.points}\n\n\n" + "\n\n".join(cases))
+            f"name = {exercise.name!r}\npoints = {exercise.points_in(track)}\n\n\n" + "\n\n".join(cases))
 
 
 def book_files_test() -> str:
@@ -89,7 +98,7 @@ def reference_values(notebook: nbformat.NotebookNode, chapter_key: str, where: s
         sys.path.remove(str(grader))
 
 
-def _stage(root: Path, source: Path, number: int, tests: dict[str, str], stage: Path) -> None:
+def _stage(root: Path, source: Path, number: int, tests: dict[str, str], stage: Path, track: str | None = None) -> None:
     """Everything the archive holds besides what otter generate writes."""
     from editions.release import _copy_package
 
@@ -102,15 +111,21 @@ def _stage(root: Path, source: Path, number: int, tests: dict[str, str], stage: 
     for spec in (grader / "bookgrader" / "chapters").glob("ch*.py"):
         if spec.stem != key:
             spec.unlink()
-    exercises_ = graded(notebook, number)
+    exercises_ = graded(notebook, number, track)
     settings = {"chapter": key, "notebook": source.name, "cell_seconds": CELL_SECONDS, "test_seconds": TEST_SECONDS,
                 "timeout_seconds": TIMEOUT_SECONDS,
-                "exercises": [{"name": e.name, "label": e.label, "points": e.points} for e in exercises_]}
+                "exercises": [{"name": e.name, "label": e.label, "points": e.points_in(track)} for e in exercises_]}
+    if track is not None:  # what the instructor grades by hand completes the track's total
+        settings["track"] = track
+        settings["by_hand"] = [{"name": e.name, "label": e.label, "points": e.points_in(track)}
+                               for e in by_hand(notebook, number, track)]
     (grader / "bookgrader" / "settings.json").write_text(json.dumps(settings, indent=2))
     values = reference_values(notebook, key, source.stem, grader)
-    checked = {fn for e in exercises_ for _, fn in e.checks}
+    checked = {fn for e in graded(notebook, number) for _, fn in e.checks}  # every track's
     if set(values) != checked:
         raise ValueError(f"{source.name}: hidden cases for {sorted(values)}, but the checks grade {sorted(checked)}")
+    in_track = {fn for e in exercises_ for _, fn in e.checks}
+    values = {fn: value for fn, value in values.items() if fn in in_track}
     torch.save(values, grader / "bookgrader" / "reference.pt")
     (stage / "tests").mkdir()
     for name, text in tests.items():
@@ -127,22 +142,36 @@ def _stage(root: Path, source: Path, number: int, tests: dict[str, str], stage: 
         "\n# the book's package, as the student release ships it\n/autograder/source/package\n")
 
 
-def build(root: Path, source: Path, number: int, dest: Path) -> Path | None:
-    """Write chapter ``number``'s autograder archive into ``dest``; None when no exercise is graded by checks."""
+def archive_name(source: Path, track: str | None = None) -> str:
+    """``03_batchnorm-autograder.zip``, or ``04_looking_inside-graduate-autograder.zip`` for a track."""
+    return f"{source.stem}-{track}-autograder.zip" if track else f"{source.stem}-autograder.zip"
+
+
+def tests_of(notebook: nbformat.NotebookNode, number: int, where: str, track: str | None = None) -> dict[str, str]:
+    """The archive's test files: one per exercise that checks grade (in ``track``), and the book's files test."""
+    exercises_ = graded(notebook, number, track)
+    if not exercises_:
+        return {}
+    tests = {f"{number:02d}-{i:02d}-{e.label}.py": test_file(e, where, track) for i, e in enumerate(exercises_, start=1)}
+    tests[BOOK_FILES_TEST] = book_files_test()
+    return tests
+
+
+def build(root: Path, source: Path, number: int, dest: Path, track: str | None = None) -> Path | None:
+    """Write chapter ``number``'s autograder archive (``track``'s, when given) into ``dest``; None when no
+    exercise is graded by checks."""
     import otter.generate
 
     notebook = nbformat.read(source, as_version=4)
-    exercises_ = graded(notebook, number)
-    if not exercises_:
-        return None
     where = source.relative_to(root).as_posix()
-    tests = {f"{number:02d}-{i:02d}-{e.label}.py": test_file(e, where) for i, e in enumerate(exercises_, start=1)}
-    tests[BOOK_FILES_TEST] = book_files_test()
+    tests = tests_of(notebook, number, where, track)
+    if not tests:
+        return None
     dest.mkdir(parents=True, exist_ok=True)
-    target = dest / f"{source.stem}-autograder.zip"
+    target = dest / archive_name(source, track)
     with tempfile.TemporaryDirectory() as tmp:
         stage = Path(tmp) / "stage"
-        _stage(root, source, number, tests, stage)
+        _stage(root, source, number, tests, stage, track)
         generated = Path(tmp) / "otter.zip"
         cwd, sys.path[:0] = os.getcwd(), [str(stage / "grader")]  # otter imports the plugin it is configured with
         try:

@@ -2,7 +2,9 @@
 
 - an exercise is a ``{exercise}`` block with a ``:label:`` (``ch3-bn-tensors``); its points
   are written at the end of its title, ``(4 points)``, and show on the site and in the
-  student notebook (``### Exercise 3.1: The equation, tensor by tensor (4 points)``);
+  student notebook (``### Exercise 3.1: The equation, tensor by tensor (4 points)``); in a
+  book with tracks the title can also say whose exercise it is, ``(graduate only, 2 points)``
+  or ``(undergraduate: 2 points; graduate: 3 points)`` (:mod:`editions.tracks`);
 - the code a student writes is a scaffold cell (``### BEGIN SOLUTION`` regions), and its
   check is a ``student-check`` cell after the solution: ``check.bn_equation(bn_equation)``.
   Each check call belongs to the exercise above it; an exercise with checks is graded
@@ -19,11 +21,11 @@ from dataclasses import dataclass
 
 from nbformat import NotebookNode
 
+from editions import tracks as tracks_
 from editions.student_notebook import BEGIN, DIRECTIVE_RE
 
 CHECK_TAG = "student-check"
-POINTS_RE = re.compile(r"\((\d+) points?\)\s*$")
-LABEL_RE = re.compile(r"^[ \t]*:label:[ \t]*(\S+)", re.M)
+LABEL_RE = tracks_.LABEL_RE
 
 
 @dataclass(frozen=True)
@@ -33,19 +35,25 @@ class Exercise:
     number: str
     label: str
     title: str
-    points: int | None
+    points: int | None  # the same in every track that has the exercise; None when none or per track
     checks: tuple[tuple[str, str], ...]  # (check name, the notebook's function it is called on)
+    marks: tracks_.Points | None = None  # whose exercise it is, and its points in each track
 
     @property
     def name(self) -> str:
         """The test's name on Gradescope."""
-        return f"Exercise {self.number}: {POINTS_RE.sub('', self.title).strip()}"
+        return f"Exercise {self.number}: {tracks_.without_points(self.title)}"
+
+    def points_in(self, track: str | None) -> int | None:
+        """The points in ``track`` (None: a book without tracks); None when that track has no such exercise."""
+        return None if self.marks is None else self.marks.in_track(track)
 
 
 def points(title: str) -> int | None:
-    """The points written at the end of an exercise title, ``... (4 points)``; None when there are none."""
-    match = POINTS_RE.search(title)
-    return int(match.group(1)) if match else None
+    """The points written at the end of an exercise title, ``... (4 points)``; None when there are none
+    or when they differ by track."""
+    marks = tracks_.parse(title)
+    return None if marks is None else marks.same
 
 
 def check_calls(source: str, where: str = "") -> list[tuple[str, str]]:
@@ -76,15 +84,16 @@ def exercises(notebook: NotebookNode, chapter: int) -> list[Exercise]:
                 if label is None:
                     raise ValueError(f"{where}an exercise without a :label:")
                 title = match["arg"].strip()
-                found.append({"number": f"{chapter}.{len(found) + 1}", "label": label.group(1),
-                              "title": title, "points": points(title), "checks": []})
+                marks = tracks_.parse(title, where)
+                found.append({"number": f"{chapter}.{len(found) + 1}", "label": label.group(1), "title": title,
+                              "points": None if marks is None else marks.same, "checks": [], "marks": marks})
         elif CHECK_TAG in cell.metadata.get("tags", []):
             if not found:
                 raise ValueError(f"{where}a {CHECK_TAG} cell before the first exercise")
             found[-1]["checks"] += check_calls(cell.source, where)
     result = [Exercise(**{**e, "checks": tuple(e["checks"])}) for e in found]
     for exercise in result:
-        if exercise.checks and exercise.points is None:
+        if exercise.checks and exercise.marks is None:
             raise ValueError(f"chapter {chapter}: exercise {exercise.label} is graded by its checks but its title "
                              "gives no points: end it with (N points)")
     return result

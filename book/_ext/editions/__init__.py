@@ -5,6 +5,7 @@
   removed from pages, search index and downloads); both point Colab at the student notebook.
 - :mod:`editions.student_notebook`: a chapter's student notebook (``make student``).
 - :mod:`editions.release`: a self-contained student release (``make student-release``).
+- :mod:`editions.tracks`: tracks (``resnetbook_tracks``): exercises for some tracks only, points per track.
 - :func:`chapters`: the chapter notebooks, in the order of ``_toc.yml``, the one list of them.
 """
 
@@ -17,6 +18,11 @@ from pathlib import Path
 import yaml
 from sphinx.application import Sphinx
 from sphinx.transforms import SphinxTransform
+from sphinx.util import logging
+
+from editions import tracks
+
+LOGGER = logging.getLogger(__name__)
 
 
 def toc_files(root: Path) -> list[Path]:
@@ -52,8 +58,10 @@ def setup(app: Sphinx) -> dict:
     """
     default = os.environ.get("RESNETBOOK_EDITION") or "instructor"
     app.add_config_value("resnetbook_edition", default, "env", [str])
+    app.add_config_value(tracks.CONFIG_KEY, [], "env", [list, tuple])
     app.connect("config-inited", _check_edition)
     app.add_transform(_RemoveSolutions)
+    app.add_transform(_CheckTracks)
     # After sphinx-book-theme added its launch buttons (priority 501).
     app.connect("html-page-context", _edition_page_context, priority=502)
     app.connect("build-finished", _serve_student_notebooks)
@@ -68,6 +76,10 @@ def _check_edition(app: Sphinx, config) -> None:
             f"RESNETBOOK_EDITION must be one of {EDITIONS}, not {config.resnetbook_edition!r}"
         )
     app.tags.add(config.resnetbook_edition)
+    try:
+        tracks.checked_tracks(config.resnetbook_tracks)
+    except ValueError as error:
+        raise ConfigError(f"_config.yml, sphinx: config: {error}") from None
     if config.resnetbook_edition == "student":
         # sphinx-exercise's own hide_solutions drops only the solution-start marker
         # and leaves the gated cells on the page; _RemoveSolutions drops it all.
@@ -92,10 +104,27 @@ class _RemoveSolutions(SphinxTransform):
             node.parent.remove(node)
 
 
-def _student_notebook(app: Sphinx, pagename: str) -> Path | None:
-    """``book/student/<name>.ipynb`` for the chapter page ``book/<name>``, if it exists."""
+class _CheckTracks(SphinxTransform):
+    """Every exercise title's points name only tracks that _config.yml names (a warning, so -W fails)."""
+
+    default_priority = 21
+
+    def apply(self, **kwargs) -> None:
+        from sphinx_exercise.nodes import exercise_enumerable_node, exercise_node
+
+        names = tracks.checked_tracks(self.config.resnetbook_tracks)
+        for node in self.document.findall(lambda n: isinstance(n, (exercise_node, exercise_enumerable_node))):
+            title = node.children[0].astext() if node.children else ""
+            try:
+                tracks.validate(tracks.parse(title), names)
+            except ValueError as error:
+                LOGGER.warning(str(error), location=node)
+
+
+def _student_notebook(app: Sphinx, pagename: str, track: str | None = None) -> Path | None:
+    """``book/student/<name>.ipynb`` (``book/student/<track>/<name>.ipynb``) for the page ``book/<name>``, if it exists."""
     path = Path(app.srcdir) / pagename
-    student = path.parent / "student" / (path.name + ".ipynb")
+    student = path.parent / "student" / (track or "") / (path.name + ".ipynb")
     return student if student.is_file() else None
 
 
@@ -112,6 +141,20 @@ def _edition_page_context(app: Sphinx, pagename: str, templatename: str, context
             if button.get("text") == "Colab" and "/blob/" in url:
                 head, rest = url.split("/blob/", 1)
                 button["url"] = f"{head}/blob/{rest.split('/', 1)[0]}/{target}"
+                group["buttons"] = group["buttons"] + _track_buttons(app, pagename, button)
+                break
+
+
+def _track_buttons(app: Sphinx, pagename: str, colab: dict) -> list[dict]:
+    """A Colab button per track that has its own student notebook of the page (books with tracks)."""
+    buttons = []
+    for track in tracks.checked_tracks(app.config.resnetbook_tracks):
+        notebook = _student_notebook(app, pagename, track)
+        if notebook is not None:
+            head = colab["url"].rsplit("/book/student/", 1)[0]
+            buttons.append({**colab, "text": f"Colab ({track})", "tooltip": f"{colab.get('tooltip', 'Colab')}: the {track} track",
+                            "url": f"{head}/{notebook.relative_to(app.srcdir).as_posix()}"})
+    return buttons
 
 
 def _serve_student_notebooks(app: Sphinx, exception: Exception | None) -> None:
@@ -127,43 +170,68 @@ def _serve_student_notebooks(app: Sphinx, exception: Exception | None) -> None:
 # ---------------------------------------------------------------- student notebooks on disk
 
 
-def student_path(source: Path) -> Path:
-    """Where the student notebook of ``source`` lives: ``<folder>/student/<name>``."""
-    return source.parent / "student" / source.name
+def student_path(source: Path, track: str | None = None) -> Path:
+    """Where the student notebook of ``source`` lives: ``<folder>/student/<name>``, or
+    ``<folder>/student/<track>/<name>`` for one track's."""
+    return source.parent / "student" / (track or "") / source.name
 
 
-def render(source: Path, number: int) -> str:
-    """The student notebook of chapter ``number`` (``source``), as the text written to disk."""
+def render(source: Path, number: int, track: str | None = None) -> str:
+    """The student notebook of chapter ``number`` (``source``), as the text written to disk.
+
+    With ``track``, the notebook of that track: other tracks' exercises say so and have no
+    cells to fill (:func:`editions.tracks.for_track`).
+    """
     import nbformat
 
     from editions.student_notebook import student_notebook
 
-    return nbformat.writes(student_notebook(nbformat.read(source, as_version=4), number)) + "\n"
+    notebook = nbformat.read(source, as_version=4)
+    if track is not None:
+        notebook = tracks.for_track(notebook, track, f"{source.name}: ")
+    return nbformat.writes(student_notebook(notebook, number)) + "\n"
+
+
+def student_notebooks(root: Path) -> list[tuple[Path, int, str | None]]:
+    """``(chapter, number, track)`` of every student notebook: one per chapter, and one per track for a
+    chapter that marks exercises for some tracks (``resnetbook_tracks`` in _config.yml)."""
+    import nbformat
+
+    names, found = tracks.book_tracks(root), []
+    for number, source in enumerate(chapters(root), start=1):
+        notebook = nbformat.read(source, as_version=4)
+        found += [(source, number, t) for t in (None, *tracks.chapter_tracks(notebook, names, f"{source.name}: "))]
+    return found
+
+
+def _stale(root: Path, expected: set[Path]) -> list[Path]:
+    """Student notebooks on disk that no chapter (or track) generates."""
+    folders = {student_path(s).parent for s in chapters(root)}
+    on_disk = [p for folder in folders for p in sorted(folder.glob("*.ipynb")) + sorted(folder.glob("*/*.ipynb"))]
+    return [p for p in on_disk if p not in expected]
 
 
 def out_of_sync(root: Path) -> list[str]:
     """Student notebooks that differ from what the chapters generate, or have no chapter."""
-    sources, problems = chapters(root), []
-    for number, source in enumerate(sources, start=1):
-        target = student_path(source)
-        if not target.exists() or target.read_text(encoding="utf-8") != render(source, number):
+    problems, expected = [], set()
+    for source, number, track in student_notebooks(root):
+        target = student_path(source, track)
+        expected.add(target)
+        if not target.exists() or target.read_text(encoding="utf-8") != render(source, number, track):
             problems.append(target.relative_to(root).as_posix())
-    expected = {student_path(s) for s in sources}
-    for folder in {student_path(s).parent for s in sources}:
-        problems += [f"{p.relative_to(root).as_posix()} (no chapter)" for p in sorted(folder.glob("*.ipynb")) if p not in expected]
-    return problems
+    return problems + [f"{p.relative_to(root).as_posix()} (no chapter)" for p in _stale(root, expected)]
 
 
 def write_all(root: Path) -> list[Path]:
-    """Write every chapter's student notebook; delete those whose chapter is gone."""
-    sources, written = chapters(root), []
-    for number, source in enumerate(sources, start=1):
-        target = student_path(source)
-        target.parent.mkdir(exist_ok=True)
-        target.write_text(render(source, number), encoding="utf-8")
+    """Write every chapter's student notebook(s); delete those whose chapter (or track) is gone."""
+    written = []
+    for source, number, track in student_notebooks(root):
+        target = student_path(source, track)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render(source, number, track), encoding="utf-8")
         written.append(target)
-    for folder in {t.parent for t in written}:
-        for stale in folder.glob("*.ipynb"):
-            if stale not in written:
-                stale.unlink()
+    for stale in _stale(root, set(written)):
+        stale.unlink()
+        if stale.parent.name != "student" and not any(stale.parent.iterdir()):
+            stale.parent.rmdir()
     return written

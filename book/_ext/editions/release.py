@@ -3,7 +3,8 @@
 ``make student-release DEST=../resnet-student REPO=course-org/resnet-student`` writes:
 
 - the chapters' student notebooks (``01_architecture.ipynb``, ...), whose first cell
-  installs the package from ``REPO`` in Colab;
+  installs the package from ``REPO`` in Colab; in a book with tracks, also each track's
+  notebook of a chapter that has one (``undergraduate/04_looking_inside.ipynb``);
 - ``code/``: the book's package, with every ``### BEGIN SOLUTION`` region of its modules
   replaced by a ``raise NotImplementedError`` (the machinery behind worked answers);
 - ``README.md``: one Colab link per chapter, and how to run the notebooks elsewhere.
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from editions import chapters
+from editions import student_notebooks, tracks
 from editions.student_notebook import replace_regions, student_notebook
 
 STRIPPED = "a worked solution: only the instructor edition has it"
@@ -64,13 +65,17 @@ def write_release(root: Path, dest: Path, repo: str, branch: str = "main") -> li
         raise FileExistsError(f"{dest} is not empty; choose a new folder (nothing was written)")
     dest.mkdir(parents=True, exist_ok=True)
     written, names = [], []
-    for number, source in enumerate(chapters(root), start=1):
-        notebook = student_notebook(nbformat.read(source, as_version=4), number)
+    for source, number, track in student_notebooks(root):
+        notebook = nbformat.read(source, as_version=4)
+        notebook = student_notebook(tracks.for_track(notebook, track) if track else notebook, number)
         setup = next(c for c in notebook.cells if c.cell_type == "code")
         setup.source = INSTALL_URL.sub(f"git+https://github.com/{repo}", setup.source)
-        nbformat.write(notebook, dest / source.name)
-        written.append(dest / source.name)
-        names.append((source.name, notebook.cells[0].source.splitlines()[0].lstrip("# ")))
+        name = f"{track}/{source.name}" if track else source.name
+        (dest / name).parent.mkdir(exist_ok=True)
+        nbformat.write(notebook, dest / name)
+        written.append(dest / name)
+        title = notebook.cells[0].source.splitlines()[0].lstrip("# ")
+        names.append((name, f"{title} ({track} track)" if track else title))
     _copy_package(root / "code", dest / "code")
     (dest / "README.md").write_text(_readme(repo, branch, names))
     return written + [dest / "code", dest / "README.md"]
