@@ -94,6 +94,18 @@ def pdf_images(pdf: Path) -> int:
     return sum(1 for line in listing.splitlines()[2:] if line.split()[2] == "image")
 
 
+def words_off_the_page(pdf: Path) -> list[str]:
+    """Words whose box reaches past its page's right or bottom edge (a cut line or page)."""
+    html = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    off = []
+    for page in re.finditer(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', html, re.S):
+        width, height = float(page[1]), float(page[2])
+        for word in re.finditer(r'<word xMin="[\d.]+" yMin="[\d.]+" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>', page[3]):
+            if float(word[1]) > width or float(word[2]) > height:
+                off.append(word[3])
+    return off
+
+
 def figures(notebook: nbformat.NotebookNode) -> int:
     return sum("image/png" in out.get("data", {}) for c in notebook.cells if c.cell_type == "code" for out in c.outputs)
 
@@ -109,6 +121,7 @@ def check_pdf(notebook: nbformat.NotebookNode, pdf: Path) -> None:
         for line in cell.source.splitlines():
             assert squeezed(line) in text, f"line {line!r} of {cell.id} is not in the PDF"
     assert pdf_images(pdf) == figures(notebook) > 0
+    assert words_off_the_page(pdf) == []
 
 
 # ---------------------------------------------------------------- chapters

@@ -194,7 +194,14 @@ def hand_in(name: str, path: str | Path | None = None) -> tuple[Path, Path]:
             print(f"Installed the PDF converter in {seconds:.0f} s.")
     if colab or source.resolve() != out.resolve():
         nbformat.write(notebook, out)
-    pdf = to_pdf(out)
+    try:
+        pdf = to_pdf(out)
+    except RuntimeError as error:  # Colab: Chromium starts only once its system libraries are there
+        from resnetbook.handin_pdf import MISSING_LIBRARIES, install_browser_libraries
+
+        if not (colab and any(m in str(error) for m in MISSING_LIBRARIES) and install_browser_libraries()):
+            raise
+        pdf = to_pdf(out)
     print(f"Wrote {out} and {pdf}: hand in both.")
     if colab:
         from google.colab import files

@@ -1,0 +1,134 @@
+"""The first cell's install leaves Colab's packages as they are, and chapter 3 runs there.
+
+A virtual environment gets Colab's published versions (``colab_pip_freeze_gpu.txt``: IPython
+7.34.0, ipykernel 6.17.1, ipywidgets 7.7.1, numpy 2.1.3, protobuf 5.29.6, ...) of the packages
+the book's package and a kernel touch (their own dependencies at the versions pip picks: some
+of Colab's need Python 3.13, this machine has 3.11). TensorFlow is too heavy to install here: its ``grpcio-status``, which holds
+protobuf below 6, stands in for it. torch and torchvision stay this machine's (linked in from
+the book's venv, with their CUDA libraries). Then ``pip install`` of the package, as the
+first cell runs it, must change none of those versions and print no dependency conflict; and
+chapter 3's student notebook, filled in, must run in a kernel of that environment.
+
+The first build downloads about 60 MB of wheels (pip's cache keeps them); without PyPI the
+test skips, saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+import editions
+from editions import student_notebook as sn
+from support import ROOT
+
+FREEZE = Path(__file__).with_name("colab_pip_freeze_gpu.txt")
+# Installed first, at Colab's versions: what the package and a Jupyter kernel import, and
+# grpcio-status (TensorFlow's protobuf<6 pin).
+PINNED = ["ipython", "ipykernel", "ipywidgets", "numpy", "protobuf", "grpcio-status", "matplotlib", "tqdm",
+          "scikit-image", "scipy", "pillow", "nbformat", "jupyter-client", "sympy", "networkx", "filelock", "jinja2",
+          "fsspec", "typing-extensions", "packaging"]
+# This machine's torch 2.14 needs a newer setuptools than Colab's 75.2 (Colab's torch is 2.11).
+TORCH_NEEDS = ["setuptools>=77.0.3"]
+LINKED = re.compile(r"^(torch|torchvision|functorch|torchgen|triton|nvidia|cuda)([-_.].*)?$")  # this machine's torch
+VENV_SITE = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def colab_versions() -> dict[str, str]:
+    """Colab's ``name -> version`` (canonical names), without direct URLs and local (+cu) builds."""
+    versions = {}
+    for line in FREEZE.read_text().splitlines():
+        if "==" in line and not line.startswith("#") and "+" not in line:
+            name, version = line.split("==", 1)
+            versions[canonical(name)] = version.strip()
+    return versions
+
+
+def pip(python: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([str(python), "-m", "pip", *args], capture_output=True, text=True, env=env)
+
+
+def installed(python: Path, env: dict) -> dict[str, str]:
+    listing = pip(python, "list", "--format=json", env=env)
+    assert listing.returncode == 0, listing.stderr
+    return {canonical(p["name"]): p["version"] for p in json.loads(listing.stdout)}
+
+
+def torch_link_folder(dest: Path) -> Path:
+    """A folder of links to this machine's torch, torchvision and their CUDA packages."""
+    dest.mkdir()
+    for entry in VENV_SITE.iterdir():
+        if LINKED.match(entry.name):
+            (dest / entry.name).symlink_to(entry)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def colab_env(tmp_path_factory):
+    """(python, env): a venv at Colab's versions, this machine's torch, before the package's install."""
+    base = tmp_path_factory.mktemp("colab")
+    venv = base / "venv"
+    subprocess.run([sys._base_executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = next((venv / "lib").glob("python*/site-packages"))
+    (site / "machine-torch.pth").write_text(str(torch_link_folder(base / "torch")) + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    versions = colab_versions()
+    pins = [f"{name}=={versions[canonical(name)]}" for name in PINNED]
+    done = pip(python, "install", "-q", *pins, *TORCH_NEEDS, env=env)
+    if done.returncode != 0:
+        if re.search(r"No matching distribution|Could not find a version|NewConnectionError|Network is unreachable", done.stderr):
+            pytest.skip(f"Colab's versions are not installable here (no PyPI?): {done.stderr.strip()[-300:]}")
+        pytest.fail(f"installing Colab's versions failed:\n{done.stderr[-3000:]}")
+    return python, env
+
+
+def test_first_cell_install_changes_none_of_colabs_packages_and_chapter3_runs(colab_env, tmp_path, monkeypatch):
+    python, env = colab_env
+    before = installed(python, env)
+    colab = colab_versions()
+    assert {name: before[name] for name in ("ipython", "ipykernel", "ipywidgets", "numpy", "protobuf")} == {
+        name: colab[name] for name in ("ipython", "ipykernel", "ipywidgets", "numpy", "protobuf")}
+    code = tmp_path / "code"
+    shutil.copytree(ROOT / "code", code, ignore=shutil.ignore_patterns("*.egg-info", "build", "__pycache__"))
+    start = time.perf_counter()
+    done = pip(python, "install", str(code), env=env)  # the first cell: %pip install "resnetbook @ git+..."
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr
+    assert "ERROR" not in done.stderr and "incompatible" not in done.stderr, done.stderr
+    after = installed(python, env)
+    changed = {name: (version, after.get(name)) for name, version in before.items() if after.get(name) != version}
+    assert changed == {}, f"the install changed Colab's packages (before, after): {changed}"
+    added = sorted(set(after) - set(before))
+    print(f"first cell's install: {seconds:.1f} s; added {added}")
+    assert added == ["resnetbook"], f"the install pulled packages Colab does not need: {added}"
+
+    kernels = tmp_path / "jupyter" / "kernels" / "colab"
+    kernels.mkdir(parents=True)
+    (kernels / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Colab's versions", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    source = nbformat.read(editions.chapters(ROOT)[2], as_version=4)
+    notebook = sn.filled(sn.student_notebook(source, 3, "03_batchnorm"), source)
+    notebook.cells = [c for c in notebook.cells if not c.id.startswith("handin")]
+    NotebookClient(notebook, timeout=900, kernel_name="colab", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    setup = notebook.cells[1]  # the first cell: resnetbook imports now, so it installs nothing
+    assert "%pip install" in setup.source and setup.outputs == [], setup.outputs
+    checks = [c for c in notebook.cells if "student-check" in c.metadata.get("tags", [])]
+    assert checks and all("checks passed" in "".join(o.get("text", "") for o in c.outputs) for c in checks)
