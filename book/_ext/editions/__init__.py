@@ -138,7 +138,7 @@ def render(source: Path, number: int) -> str:
 
     from editions.student_notebook import student_notebook
 
-    return nbformat.writes(student_notebook(nbformat.read(source, as_version=4), number)) + "\n"
+    return nbformat.writes(student_notebook(nbformat.read(source, as_version=4), number, source.stem)) + "\n"
 
 
 def out_of_sync(root: Path) -> list[str]:
