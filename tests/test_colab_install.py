@@ -7,7 +7,8 @@ of Colab's need Python 3.13, this machine has 3.11). TensorFlow is too heavy to 
 protobuf below 6, stands in for it. torch and torchvision stay this machine's (linked in from
 the book's venv, with their CUDA libraries). Then ``pip install`` of the package, as the
 first cell runs it, must change none of those versions and print no dependency conflict; and
-chapter 3's student notebook, filled in, must run in a kernel of that environment.
+chapter 3's student notebook, filled in, must run in a kernel of that environment. The
+package's ``export`` extra (chapter 7) adds only the ONNX packages.
 
 The first build downloads about 60 MB of wheels (pip's cache keeps them); without PyPI the
 test skips, saying so.
@@ -37,7 +38,7 @@ FREEZE = Path(__file__).with_name("colab_pip_freeze_gpu.txt")
 # grpcio-status (TensorFlow's protobuf<6 pin).
 PINNED = ["ipython", "ipykernel", "ipywidgets", "numpy", "protobuf", "grpcio-status", "matplotlib", "tqdm",
           "scikit-image", "scipy", "pillow", "nbformat", "jupyter-client", "sympy", "networkx", "filelock", "jinja2",
-          "fsspec", "typing-extensions", "packaging"]
+          "fsspec", "typing-extensions", "packaging", "ml-dtypes", "flatbuffers"]
 # This machine's torch 2.14 needs a newer setuptools than Colab's 75.2 (Colab's torch is 2.11).
 TORCH_NEEDS = ["setuptools>=77.0.3"]
 LINKED = re.compile(r"^(torch|torchvision|functorch|torchgen|triton|nvidia|cuda)([-_.].*)?$")  # this machine's torch
@@ -116,6 +117,13 @@ def test_first_cell_install_changes_none_of_colabs_packages_and_chapter3_runs(co
     added = sorted(set(after) - set(before))
     print(f"first cell's install: {seconds:.1f} s; added {added}")
     assert added == ["resnetbook"], f"the install pulled packages Colab does not need: {added}"
+
+    # Chapter 7's export extra adds the ONNX packages and still changes none of Colab's.
+    done = pip(python, "install", f"resnetbook[export] @ {code.as_uri()}", env=env)
+    assert done.returncode == 0 and "ERROR" not in done.stderr, done.stderr
+    with_export = installed(python, env)
+    assert {n: v for n, v in with_export.items() if n in after and v != after[n]} == {}
+    assert sorted(set(with_export) - set(after)) == ["onnx", "onnx-ir", "onnxruntime", "onnxscript"]
 
     kernels = tmp_path / "jupyter" / "kernels" / "colab"
     kernels.mkdir(parents=True)

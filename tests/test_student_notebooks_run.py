@@ -28,8 +28,13 @@ CHAPTERS = editions.chapters(ROOT)
 
 
 def run(notebook: nbformat.NotebookNode, allow_errors: bool) -> tuple[nbformat.NotebookNode, float]:
-    """Execute ``notebook`` in a fresh kernel in ``book/student`` (where Colab's copy lives)."""
+    """Execute ``notebook`` in a fresh kernel in ``book/student`` (where Colab's copy lives).
+
+    The hand-in cells are left out: they would write a PDF into ``book/student``
+    (tests/test_handin.py runs them, in a temporary folder).
+    """
     start = time.perf_counter()
+    notebook.cells = [c for c in notebook.cells if "handin" not in c.metadata.get("tags", [])]
     client = NotebookClient(
         notebook, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=allow_errors,
         resources={"metadata": {"path": str(ROOT / "book" / "student")}},
