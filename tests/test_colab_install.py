@@ -70,11 +70,20 @@ def installed(python: Path, env: dict) -> dict[str, str]:
 
 
 def torch_link_folder(dest: Path) -> Path:
-    """A folder of links to this machine's torch, torchvision and their CUDA packages."""
+    """A folder of links to this machine's torch, torchvision and their CUDA packages.
+
+    Their metadata is copied without its RECORD, so no pip in the test venv can uninstall
+    them (through the links, from the book's venv).
+    """
     dest.mkdir()
-    for entry in VENV_SITE.iterdir():
-        if LINKED.match(entry.name):
-            (dest / entry.name).symlink_to(entry)
+    found = {entry.name for entry in VENV_SITE.iterdir() if LINKED.match(entry.name)}
+    if not {"torch", "torchvision"} <= found:
+        pytest.skip(f"no torch and torchvision in {VENV_SITE} (being reinstalled?)")
+    for name in found:
+        if name.endswith(".dist-info"):
+            shutil.copytree(VENV_SITE / name, dest / name, ignore=shutil.ignore_patterns("RECORD"))
+        else:
+            (dest / name).symlink_to(VENV_SITE / name)
     return dest
 
 

@@ -241,3 +241,11 @@ def test_missing_notebook_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
     with pytest.raises(FileNotFoundError, match="save this notebook as 09_toy.ipynb"):
         handin.saved_path("09_toy", None)
+
+
+def test_the_saved_file_is_found_under_another_name(tmp_path, monkeypatch):
+    """Jupyter names the notebook's file from its root (JPY_SESSION_NAME); the kernel runs beside it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "Copy of 09_toy.ipynb").write_text("{}")
+    monkeypatch.setenv("JPY_SESSION_NAME", "course/week3/Copy of 09_toy.ipynb")
+    assert handin.saved_path("09_toy", None) == tmp_path / "Copy of 09_toy.ipynb"

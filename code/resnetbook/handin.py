@@ -145,8 +145,11 @@ def saved_path(name: str, shell: object | None) -> Path:
     """The saved file of this notebook: VS Code's or Jupyter's session path, else ``NAME.ipynb`` here."""
     namespace = getattr(shell, "user_ns", {}) or {}
     for candidate in (namespace.get("__vsc_ipynb_file__"), os.environ.get("JPY_SESSION_NAME")):
-        if candidate and str(candidate).endswith(".ipynb") and Path(candidate).is_file():
-            return Path(candidate)
+        if not candidate or not str(candidate).endswith(".ipynb"):
+            continue
+        for path in (Path(candidate), Path.cwd() / Path(candidate).name):  # the server may give it from its root
+            if path.is_file():
+                return path
     path = Path.cwd() / f"{name}.ipynb"
     if not path.is_file():
         raise FileNotFoundError(
