@@ -3,7 +3,7 @@
 #
 #   make book                  instructor edition (solutions behind toggles) -> _build/html
 #   make book EDITION=student  student edition (no solutions) -> _build/student/_build/html
-#   make test                  setup, both editions, then pytest: unit tests, nbval, browser
+#   make test                  setup, both editions, then pytest: unit tests, ruff, stored outputs vs the build, browser
 #   make outputs               re-execute the chapters, store reference outputs (then commit)
 #   make student               regenerate book/student/*.ipynb (then commit)
 #   make student-release DEST=.. REPO=owner/name   a student release for a public repository
@@ -73,7 +73,7 @@ book: setup
 	RESNETBOOK_EDITION=$(EDITION) $(VENV)/bin/jupyter-book build . --path-output $(BOOK_OUT) --builder html --keep-going -W
 	@echo "Site built ($(EDITION) edition): $(BOOK_OUT)/_build/html/index.html"
 
-# pytest.ini: tests/ and, with nbval, the chapter notebooks in book/.
+# pytest.ini: tests/, which compare the build's execution of the chapters with their stored outputs.
 test: setup browser
 	$(MAKE) --no-print-directory book EDITION=instructor
 	$(MAKE) --no-print-directory book EDITION=student

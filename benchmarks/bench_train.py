@@ -163,7 +163,7 @@ def main() -> None:
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset (OpenMP default)"),
         "load_avg_1min_at_end": round(os.getloadavg()[0], 2),
         "device": str(get_device()),
-        "bf16": precision.bf16_native(get_device()),
+        "bf16": precision.amp_dtype(get_device()) == torch.bfloat16,
         "torch_version": torch.__version__,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

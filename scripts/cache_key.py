@@ -3,8 +3,10 @@
 Jupyter Book's cache hashes only a notebook's code cells, so an edit to code/
 or requirements.txt would otherwise leave stale outputs. `make book` runs this
 before building: it hashes code/ (sources and stand-in weights), requirements.txt
-and the weights mode; when the hash differs from the one stored in the cache
-folder, the cache is deleted. A prose-only edit changes none of these.
+and the settings that change what a chapter prints (``resnetbook.settings``:
+``Settings.execution_key``, e.g. RESNETBOOK_WEIGHTS, _MIRROR, _BF16, _DEVICE); when
+the hash differs from the one stored in the cache folder, the cache is deleted. A
+prose-only edit changes none of these.
 
 Usage: python scripts/cache_key.py CACHE_DIR
 """
@@ -16,6 +18,8 @@ import os
 import shutil
 import sys
 from pathlib import Path
+
+from resnetbook import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIP_DIRS = {"__pycache__", ".pytest_cache"}
@@ -32,8 +36,8 @@ def tree_hash() -> str:
     for path in files:
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
-    for var in ("RESNETBOOK_WEIGHTS",):  # the edition only changes rendering, not execution
-        digest.update(f"{var}={os.environ.get(var, '')}".encode())
+    # The edition (RESNETBOOK_EDITION) only changes rendering, not execution.
+    digest.update(settings.current().execution_key().encode())
     return digest.hexdigest()
 
 
@@ -44,7 +48,7 @@ def main(cache_dir: Path) -> None:
         print(f"cache_key: execution cache is current ({key[:12]})")
         return
     if cache_dir.exists():
-        print(f"cache_key: code/ or requirements changed; clearing {cache_dir}")
+        print(f"cache_key: code/, requirements or settings changed; clearing {cache_dir}")
         shutil.rmtree(cache_dir)
     cache_dir.mkdir(parents=True)
     stored.write_text(key + "\n")

@@ -22,7 +22,7 @@ def _load_cache_key():
 
 
 def test_every_chapter_notebook_is_in_the_toc():
-    # _toc.yml is the one list of chapters; nbval (pytest.ini) runs every notebook in book/.
+    # _toc.yml is the one list of chapters; the build executes (and tests compare) those in it.
     assert CHAPTERS
     assert sorted((ROOT / "book").glob("*.ipynb")) == sorted(CHAPTERS)
 

@@ -124,9 +124,9 @@ def student_train(mistake: str):
     def train(model, data, optimizer, amp=False):
         if mistake != "no model.train()":
             model.train()
-        total, correct, count, n_batches, batch_losses, batch_accs = 0.0, 0, 0, 0, [], []
+        total, correct, count, batch_losses, batch_accs = 0.0, 0, 0, [], []
         if mistake == "len(data)":
-            n_batches = len(data)
+            len(data)  # the mistake: a generator of batches has no len()
         for X, y in data:
             if mistake == "forward under no_grad":
                 with torch.no_grad():

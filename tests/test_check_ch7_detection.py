@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from torchvision.utils import draw_bounding_boxes
 
 from chapter_code import check_lets_a_stub_fail_as_itself, check_reports_one_line, reference

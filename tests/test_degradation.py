@@ -8,13 +8,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 import torch
+from torch import nn
 
 from resnetbook import degradation, models
 
 
 def test_plain_network_has_the_same_layers_without_shortcuts() -> None:
     plain, residual = degradation.build(20, False), degradation.build(20, True)
-    names = lambda m: {n for n, _ in m.named_parameters()}
+    def names(model: nn.Module) -> set[str]:
+        return {n for n, _ in model.named_parameters()}
+
     assert names(plain) == {n for n in names(residual) if ".downsample." not in n}
     assert all(isinstance(b, models.PlainBlock) for layer in (plain.layer1, plain.layer2, plain.layer3) for b in layer)
     assert all(b.downsample is None for b in plain.modules() if isinstance(b, models.PlainBlock))
@@ -36,7 +39,9 @@ def test_a_zero_initialized_plain_network_is_refused() -> None:
 
 
 def test_residual_blocks_start_as_identities_unless_asked_otherwise() -> None:
-    last_gamma = lambda net: float(net.layer1[0].bn2.weight.detach().abs().sum())
+    def last_gamma(net: nn.Module) -> float:
+        return float(net.layer1[0].bn2.weight.detach().abs().sum())
+
     assert models.FashionResNet(depth=8).shortcuts and last_gamma(models.FashionResNet(depth=8)) == 0.0
     assert last_gamma(degradation.build(8, True)) == 0.0
     assert last_gamma(degradation.build(8, True, zero_init_residual=False)) > 0
@@ -61,8 +66,8 @@ def test_run_measures_each_networks_training_error_on_the_same_images() -> None:
     torch.manual_seed(0)
     X = torch.randn(96, 1, 8, 8)
     y = (X.mean(dim=(1, 2, 3)) > 0).long()
-    design = degradation.Design(depths=(8,), steps=10, batch_size=16, widths=(4, 4, 4), pool=1, eval_size=40)
-    curves = degradation.run(X, y, design)
+    recipe = degradation.Recipe(depths=(8,), steps=10, batch_size=16, widths=(4, 4, 4), pool=1, eval_size=40)
+    curves = degradation.run(X, y, recipe)
     assert set(curves) == {"plain-8", "residual-8"}
     for curve in curves.values():
         assert len(curve.errors) == 10 and 0 <= curve.train_error <= 1
@@ -74,8 +79,8 @@ def test_train_curve_records_one_error_per_batch_and_learns() -> None:
     X = torch.randn(256, 1, 8, 8)
     y = (X.mean(dim=(1, 2, 3)) > 0).long()
     X = X + 2.0 * (y.float() * 2 - 1).view(-1, 1, 1, 1)  # an easy task
-    design = degradation.Design(steps=30, batch_size=32, lr=0.05, widths=(4, 4, 4), pool=1)
-    curve = degradation.train_curve(degradation.build(8, True, design.widths), X, y, design, "r")
+    recipe = degradation.Recipe(steps=30, batch_size=32, lr=0.05, widths=(4, 4, 4), pool=1)
+    curve = degradation.train_curve(degradation.build(8, True, recipe.widths), X, y, recipe, "r")
     assert len(curve.errors) == 30 and all(0 <= e <= 1 for e in curve.errors)
     assert curve.final(5) < sum(curve.errors[:5]) / 5
     s = curve.smoothed(4)
@@ -83,9 +88,9 @@ def test_train_curve_records_one_error_per_batch_and_learns() -> None:
     assert torch.isclose(s[0], torch.tensor(curve.errors[0]))
 
 
-def test_bad_design_and_images_are_refused() -> None:
+def test_bad_recipe_and_images_are_refused() -> None:
     with pytest.raises(ValueError):
-        degradation.Design(steps=2)
+        degradation.Recipe(steps=2)
     with pytest.raises(ValueError, match="expected images"):
         degradation.prepare(torch.zeros(3, 28, 28), 2)
     assert degradation.prepare(torch.zeros(3, 1, 28, 28), 2).shape == (3, 1, 14, 14)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from jupyter_cache import get_cache
 from support import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))  # importable by name: the worker processes unpickle its functions
-import execute_chapters  # noqa: E402
+import execute_chapters
 
 
 def _notebook(path: Path, *sources: str) -> Path:
@@ -44,6 +45,48 @@ def test_a_failing_chapter_fails_with_its_name_and_traceback(tmp_path, capsys) -
     assert "the chapter broke" in err and "02_bad.ipynb failed" in err
     with pytest.raises(KeyError):  # nothing cached for the failing chapter
         get_cache(str(tmp_path / "cache")).match_cache_notebook(nbformat.read(bad, as_version=4))
+
+
+def test_the_longest_chapter_starts_first_and_gets_every_core_once_alone(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cache = tmp_path / "cache"
+    short = _notebook(tmp_path / "01_short.ipynb", "import torch\nprint(torch.get_num_threads())")
+    # The long one waits until the parent has cached the short one (it sets the threads first).
+    wait = (f"import time, nbformat\nfrom jupyter_cache import get_cache\n"
+            f"for _ in range(600):\n"
+            f"    try:\n"
+            f"        get_cache({str(cache)!r}).match_cache_notebook(nbformat.read({str(short)!r}, as_version=4))\n"
+            f"        break\n"
+            f"    except KeyError:\n"
+            f"        time.sleep(0.1)")
+    long = _notebook(tmp_path / "02_long.ipynb", "import torch\nprint(torch.get_num_threads())", wait,
+                     "print(torch.get_num_threads())")
+    (tmp_path / execute_chapters.SECONDS_FILE).write_text('{"02_long": 100, "01_short": 1}')
+    assert execute_chapters.by_cost([short, long], cache) == [long, short]
+    assert execute_chapters.run(cache, [short, long], jobs=2, timeout=120, n_cores=2) == 0
+    outputs = {}
+    for path in (short, long):
+        _, merged = get_cache(str(cache)).merge_match_into_notebook(nbformat.read(path, as_version=4))
+        outputs[path.stem] = [c.outputs[0]["text"] for c in merged.cells if c.outputs]
+        assert [c.execution_count for c in merged.cells] == list(range(1, len(merged.cells) + 1))
+    assert outputs == {"01_short": ["1\n"], "02_long": ["1\n", "2\n"]}  # two running, then alone
+    seconds = json.loads((tmp_path / execute_chapters.SECONDS_FILE).read_text())
+    assert seconds["01_short"] > 0 and seconds["02_long"] > seconds["01_short"]
+
+
+def test_a_thread_count_the_caller_set_stands(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    book = _notebook(tmp_path / "01_ch.ipynb", "import torch\nprint(torch.get_num_threads())", "print(torch.get_num_threads())")
+    assert execute_chapters.run(tmp_path / "cache", [book], jobs=2, timeout=120, n_cores=2) == 0
+    _, merged = get_cache(str(tmp_path / "cache")).merge_match_into_notebook(nbformat.read(book, as_version=4))
+    assert [c.outputs[0]["text"] for c in merged.cells] == ["1\n", "1\n"]
+
+
+def test_unmeasured_chapters_are_ordered_by_the_estimates(tmp_path) -> None:
+    paths = [tmp_path / f"{name}.ipynb" for name in ("01_architecture", "05_training", "06_shortcuts_transfer")]
+    assert execute_chapters.by_cost(paths, tmp_path / "cache")[0].stem == max(
+        execute_chapters.ESTIMATED_SECONDS, key=execute_chapters.ESTIMATED_SECONDS.get)
+    assert execute_chapters.by_cost(paths, tmp_path / "cache")[-1].stem == "01_architecture"
 
 
 def test_the_book_lists_its_chapters_for_execution() -> None:

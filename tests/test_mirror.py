@@ -51,7 +51,7 @@ def load_pretrained(registry, name: str = "resnet18_imagenet") -> weights.Pretra
 
 
 def test_mirror_serves_each_file_by_name_checked_against_its_manifest(registry, served, tiny_bytes,  # noqa: F811
-                                                                      torch_home, monkeypatch):
+                                                                      torch_home, monkeypatch):  # noqa: F811
     served.add(f"m/{CKPT}", tiny_bytes)
     served.add("m/SHA256SUMS", manifest(**{CKPT: tiny_bytes}))
     monkeypatch.setenv(remote.MIRROR_VAR, served.url("m"))  # the trailing slash is optional
@@ -81,7 +81,7 @@ def test_mirror_with_the_published_file_says_so(registry, served, tiny_bytes, mo
 
 
 def test_places365_checkpoint_and_categories_both_come_from_the_mirror(registry, served, tmp_path,  # noqa: F811
-                                                                       torch_home, monkeypatch):
+                                                                       torch_home, monkeypatch):  # noqa: F811
     checkpoint = {"state_dict": {f"module.{k}": v for k, v in trained_state().items()}, "epoch": 3}
     files = {"resnet50_places365.pth.tar": saved(checkpoint, tmp_path / "places.pth.tar",
                                                  _use_new_zipfile_serialization=False, pickle_protocol=2),
@@ -107,7 +107,7 @@ def test_a_wrong_checksum_on_the_mirror_is_refused(registry, served, tiny_bytes,
 
 
 def test_a_file_missing_from_the_manifest_is_a_clear_error(registry, served, tiny_bytes,  # noqa: F811
-                                                           torch_home, monkeypatch):
+                                                           torch_home, monkeypatch):  # noqa: F811
     served.add(CKPT, tiny_bytes)
     served.add("SHA256SUMS", manifest(**{"another-file.pth": tiny_bytes}))
     monkeypatch.setenv(remote.MIRROR_VAR, served.url())

@@ -1,22 +1,27 @@
-"""Checks of the chapter notebooks around nbval.
+"""The chapters' stored outputs against the site build's execution, with nbval's rules.
 
-`make test` (pytest.ini) also collects `book/0*.ipynb` with `--nbval`: every code
-cell is executed again and its output compared with the reference output stored
-in the notebook (`make outputs`), after nbval_sanitize.cfg; cells tagged
-`nbval-ignore-output` run but are not compared. This file checks what makes that
-comparison mean something:
+Each chapter stores reference outputs (`make outputs`). `make test` does not execute the
+chapters again: the site build's own execution (`_build/.jupyter_cache`, filled by
+`make book`) is the second, independent run, and every code cell's outputs in it are
+compared with the stored ones by nbval's own comparison (``IPyNbCell.compare_outputs``),
+after nbval_sanitize.cfg; cells tagged `nbval-ignore-output` are not compared. (nbval's
+re-execution of book/ would be a third run of every chapter, which checks nothing more.)
+This file checks what makes that comparison mean something:
 
-- nbval really fails a notebook whose stored output was edited (a fixture in tmp),
-  and the sanitizers absorb only what they should;
+- the comparison fails a notebook whose stored fact was edited (a fixture, and a real
+  chapter against its build), nbval itself does too, and the sanitizers absorb only
+  what they should;
 - the chapters follow the conventions the student edition and nbval rely on, and
   carry reference outputs (an unexecuted cell would never be compared);
-- the site build's own execution of each chapter (`_build/.jupyter_cache`) gives
-  the same checked outputs as the stored ones: two builds, identical facts.
+- the site build's execution of each chapter gives the same checked outputs as the
+  stored ones: two runs, identical facts.
 """
 
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
+from types import SimpleNamespace
 import os
 import re
 import shutil
@@ -28,7 +33,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from jupyter_cache import get_cache
-from nbval.plugin import coalesce_streams, find_comment_markers, find_metadata_tags, get_sanitize_patterns
+from nbval.plugin import (IPyNbCell, coalesce_streams, find_comment_markers, find_metadata_tags,
+                          get_sanitize_patterns, nocolors)
 
 from editions.student_notebook import SOLUTION_BLOCK_LABEL, START_RE
 from support import ROOT, toc_sources
@@ -73,6 +79,48 @@ def checked_outputs(notebook) -> dict[str, list]:
                 items += [(key, _sanitize(value)) for key, value in sorted(output.data.items()) if key not in NOT_COMPARED]
         checked[f"{len(checked)}:{cell.get('id')}"] = items
     return checked
+
+
+# What nbval 0.11 skips in every comparison (``IPyNbFile.skip_compare``, without --nbdime).
+NBVAL_SKIP_COMPARE = ("metadata", "traceback", "prompt_number", "output_type", "name", "execution_count",
+                      "application/vnd.jupyter.widget-view+json", "image/png", "image/jpeg")
+
+
+class _NbvalCell:
+    """What nbval's ``IPyNbCell.compare_outputs`` reads from its cell item, without a kernel."""
+
+    colors = nocolors
+    config = None
+    ihook = SimpleNamespace(pytest_assertrepr_compare=lambda **_: [])  # nbval's plain report, not pytest's diff
+    sanitize = IPyNbCell.sanitize
+    compare_outputs = IPyNbCell.compare_outputs
+    format_output_compare = IPyNbCell.format_output_compare
+
+    def __init__(self) -> None:
+        self.parent = SimpleNamespace(skip_compare=NBVAL_SKIP_COMPARE, sanitize_patterns=OrderedDict(_patterns()))
+        self.comparison_traceback: list[str] = []
+
+
+def nbval_options(cell) -> dict:
+    """nbval's options for a code cell (its tags, then its comment markers; ``check`` by default)."""
+    options = dict(find_metadata_tags(cell.metadata)) | dict(find_comment_markers(cell.source))
+    return {"check": True, "skip": False} | options
+
+
+def nbval_differences(stored, executed) -> dict[str, str]:
+    """The code cells (by id) whose ``executed`` outputs nbval would fail against the ``stored`` ones,
+    each with nbval's report. The notebooks have the same code cells (as a cache match guarantees)."""
+    ran = {cell.get("id"): cell for cell in executed.cells if cell.cell_type == "code"}
+    differing = {}
+    for cell in stored.cells:
+        options = nbval_options(cell) if cell.cell_type == "code" else {}
+        if not options or options["skip"] or not options["check"] or cell.execution_count is None:
+            continue
+        item = _NbvalCell()
+        test = coalesce_streams(copy.deepcopy(ran[cell.get("id")].outputs))
+        if not item.compare_outputs(test, coalesce_streams(copy.deepcopy(cell.outputs))):
+            differing[cell.get("id")] = "\n".join(item.comparison_traceback)
+    return differing
 
 
 # --- nbval itself ---------------------------------------------------------------
@@ -121,6 +169,28 @@ def _nbval_notebooks(folder: Path) -> tuple[Path, Path]:
     notebook.cells[2].outputs[0].text = "fact: 6\n"  # the code prints "fact: 5"
     nbformat.write(notebook, bad)
     return good, bad
+
+
+def _executed_again(notebook):
+    """``notebook`` as another run prints it: other addresses and timings, other ignored values."""
+    again = copy.deepcopy(notebook)
+    texts = {"v1": "<object object at 0x7fffffff0002>\n", "v2": "took 1.234 s\n", "v3": "0.987\n"}
+    for cell in again.cells:
+        if cell.get("id") in texts:
+            cell.outputs[0].text = texts[cell.get("id")]
+    return again
+
+
+def test_the_comparison_fails_a_changed_fact_and_passes_legit_variance(tmp_path):
+    good, bad = (nbformat.read(path, as_version=4) for path in _nbval_notebooks(tmp_path))
+    executed = _executed_again(good)
+    assert nbval_differences(good, executed) == {}
+    differing = nbval_differences(bad, executed)
+    assert list(differing) == [bad.cells[2].get("id")]
+    assert "fact: 6" in differing[bad.cells[2].get("id")] and "fact: 5" in differing[bad.cells[2].get("id")]
+    extra = copy.deepcopy(executed)
+    extra.cells[2].outputs.append(nbformat.v4.new_output("stream", name="stderr", text="a warning\n"))
+    assert list(nbval_differences(good, extra)) == [good.cells[2].get("id")]  # an output nobody stored
 
 
 def test_nbval_fails_a_changed_fact_and_passes_legit_variance(tmp_path):
@@ -187,20 +257,36 @@ def test_the_chapters_have_compared_outputs():
     assert len(compared) >= 10
 
 
-@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
-def test_site_build_gives_the_stored_outputs(path):
-    # The site build's execution, as Jupyter Book cached it (matched on the code cells).
+def _built(stored):
+    """The site build's execution of the chapter ``stored``, as Jupyter Book cached it (matched on code cells)."""
     if not (EXECUTION_CACHE / "global.db").exists():
         message = f"no execution cache in {EXECUTION_CACHE.relative_to(ROOT)}; run `make book`"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
-    stored = nbformat.read(path, as_version=4)
     try:
-        _, built = get_cache(str(EXECUTION_CACHE)).merge_match_into_notebook(copy.deepcopy(stored))
+        return get_cache(str(EXECUTION_CACHE)).merge_match_into_notebook(copy.deepcopy(stored))[1]
     except KeyError:
-        pytest.fail(f"the site was not built from the current code of {path.name}; run `make book`")
-    expected, actual = checked_outputs(stored), checked_outputs(built)
-    differing = {cell: (expected[cell], actual.get(cell)) for cell in expected if expected[cell] != actual.get(cell)}
-    assert differing == {}
+        pytest.fail("the site was not built from the chapter's current code; run `make book`")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_site_build_gives_the_stored_outputs(path):
+    stored = nbformat.read(path, as_version=4)
+    built = _built(stored)
+    assert nbval_differences(stored, built) == {}
+
+
+def test_an_edited_stored_fact_differs_from_the_build():
+    # The real pipeline with a seeded defect: one compared output of a chapter, edited.
+    path = next(p for p in CHAPTERS if any(checked_outputs(nbformat.read(p, as_version=4)).values()))
+    stored = nbformat.read(path, as_version=4)
+    built = _built(stored)
+    cell, stream, edited = next(
+        (c, o, edit) for c in stored.cells if c.cell_type == "code" and nbval_options(c)["check"]
+        for o in c.outputs if o.output_type == "stream"
+        for edit in [re.sub(r"\d", lambda d: str((int(d.group()) + 1) % 10), o.text, count=1)]
+        if _sanitize(edit) != _sanitize(o.text))  # a digit the sanitizers keep: a fact
+    stream.text = edited
+    assert list(nbval_differences(stored, built)) == [cell.get("id")]
 
 
 # --- stored outputs are current, and nothing that varies is compared -------------
@@ -227,8 +313,8 @@ def glue_names(notebook) -> tuple[set[str], set[str], set[str]]:
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_stored_outputs_hold_what_the_code_glues(path):
     code, stored, used = glue_names(nbformat.read(path, as_version=4))
-    assert code - stored == set(), f"glued by the code but not in the stored outputs: run `make outputs`"
-    assert stored - code == set(), f"stored glue the code no longer writes: run `make outputs`"
+    assert code - stored == set(), "glued by the code but not in the stored outputs: run `make outputs`"
+    assert stored - code == set(), "stored glue the code no longer writes: run `make outputs`"
     assert used - code == set(), "the text uses glue names no code cell writes"
 
 

@@ -79,8 +79,8 @@ def calibrated(model: torch.nn.Module, size: int) -> torch.nn.Module:
         norm.reset_running_stats()
         norm.momentum = None
     model.train()
-    for images in batches:
-        model(images)
+    for batch in batches:
+        model(batch)
     for norm in norms:
         norm.momentum = 0.1  # as torchvision builds it
     model.eval()

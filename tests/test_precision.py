@@ -43,6 +43,49 @@ def test_a_t4_gets_float16_with_a_gradient_scaler(gpu):
     assert not precision.needs_loss_scaling(CUDA, enabled=False)
 
 
+@pytest.fixture
+def cpu(monkeypatch):
+    """Pretend to be a CPU; ``cpu(amx=..., avx512_bf16=...)`` sets the instructions it has."""
+    monkeypatch.delenv("RESNETBOOK_BF16", raising=False)
+
+    def set_features(amx: bool, avx512_bf16: bool = True) -> None:
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+        monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+
+    return set_features
+
+
+def test_a_cpu_with_amx_gets_bf16(cpu):
+    cpu(amx=True)
+    assert precision.bf16_native(CPU)
+    assert precision.amp_dtype(CPU) is torch.bfloat16
+    assert not precision.needs_loss_scaling(CPU)
+
+
+@pytest.mark.parametrize("avx512_bf16", [True, False])
+def test_a_cpu_without_amx_trains_in_float32(cpu, avx512_bf16):
+    # oneDNN says bf16 is supported on any AVX-512 CPU; without AMX it is slower than float32.
+    cpu(amx=False, avx512_bf16=avx512_bf16)
+    assert not precision.bf16_native(CPU)
+    assert precision.amp_dtype(CPU) is None
+    assert isinstance(precision.autocast(CPU), type(precision.autocast(CPU, enabled=False)))
+
+
+def test_a_torch_without_the_amx_query_means_float32(cpu, monkeypatch):
+    cpu(amx=True)
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
+    assert not precision.bf16_native(CPU)
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_the_environment_overrides_the_cpu(cpu, monkeypatch, amx):
+    cpu(amx=amx)
+    monkeypatch.setenv("RESNETBOOK_BF16", "0" if amx else "1")
+    assert precision.bf16_native(CPU) is amx  # what the CPU has ...
+    assert (precision.amp_dtype(CPU) is torch.bfloat16) is (not amx)  # ... and what the setting makes of it
+
+
 def test_the_cpu_never_gets_float16(monkeypatch):
     monkeypatch.setenv("RESNETBOOK_BF16", "0")
     assert precision.amp_dtype(CPU) is None

@@ -55,7 +55,7 @@ def test_input_and_target_are_what_torchvision_detectors_take():
 def test_batches_are_fresh_scenes():
     images, labels = items()
     stream = scenes.batches(images, labels, batch_size=4, seed=0)
-    (x1, t1), (x2, t2) = next(stream), next(stream)
+    (x1, t1), (x2, _) = next(stream), next(stream)
     assert len(x1) == len(t1) == 4 and not torch.equal(torch.stack(x1), torch.stack(x2))
 
 

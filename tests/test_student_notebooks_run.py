@@ -5,26 +5,42 @@
   cascades from a stub into later cells, nothing else breaks.
 - Filled (each stub's region put back from the chapter, as a student who solved every
   exercise would have it): no cell raises, and every self-check cell reports that all
-  its checks passed.
+  its checks passed. Its code is the chapter's code less the cells the student edition
+  leaves out (worked demos, the book's machinery, glue), which the site build executed
+  with every check passing (tests/test_notebooks.py compares those outputs). So instead
+  of executing every chapter a third time, this file checks what that leaves open:
+  - the filled notebook's code cells are the chapter's, in order, and each left-out cell
+    is one the student edition may leave out (a filled notebook whose code differs fails);
+  - no kept cell needs a name that only a left-out cell defines: in the unfilled run a
+    stub's NotImplementedError can raise first and mask that NameError;
+  - every self-check cell printed that all its checks passed in the build's execution.
 """
 
 from __future__ import annotations
 
+import builtins
+import copy
 import re
+import symtable
 import time
 
 import nbformat
 import pytest
+from IPython.core.inputtransformer2 import TransformerManager
 from nbclient import NotebookClient
 
 import editions
-from support import ROOT
 from editions import student_notebook
+from notebook_fixtures import chapter_notebook
+from support import ROOT
+from test_notebooks import _built
 
 CELL_TIMEOUT = 900  # seconds, as the book build
 CHECK_TAG = "student-check"
 CHECK_PASSED = re.compile(r": all \d+ checks passed$", re.M)
 CHAPTERS = editions.chapters(ROOT)
+# Names a Jupyter kernel (IPython) defines before the first cell runs.
+KERNEL_NAMES = set(dir(builtins)) | {"get_ipython", "display", "In", "Out", "exit", "quit", "_", "__", "___"}
 
 
 def run(notebook: nbformat.NotebookNode, allow_errors: bool) -> tuple[nbformat.NotebookNode, float]:
@@ -58,6 +74,78 @@ def from_a_stub(traceback: list[str]) -> bool:
     return student_notebook.STUB_BODY[1] in plain
 
 
+# ---------------------------------------------------------------- static: names and code
+
+
+def names(source: str) -> tuple[set[str], set[str], set[str]]:
+    """(bound at the top level, read at the top level, read as globals inside functions) by a cell."""
+    table = symtable.symtable(TransformerManager().transform_cell(source), "<cell>", "exec")
+    bound = {s.get_name() for s in table.get_symbols()
+             if s.is_assigned() or s.is_imported() or s.is_namespace()}
+    read = {s.get_name() for s in table.get_symbols() if s.is_referenced()}
+    inner: set[str] = set()
+    todo = list(table.get_children())
+    while todo:
+        child = todo.pop()
+        inner |= {s.get_name() for s in child.get_symbols() if s.is_global() and s.is_referenced()}
+        todo += child.get_children()
+    return bound, read, inner
+
+
+def needs_left_out(kept: list[nbformat.NotebookNode]) -> dict[str, set[str]]:
+    """Kept cells (by id) that read a name no kept cell binds before them (functions: no kept cell at all)."""
+    per_cell = [(cell.get("id"), *names(cell.source)) for cell in kept]
+    everywhere = set().union(*(bound for _, bound, _, _ in per_cell)) | KERNEL_NAMES
+    missing, before = {}, set(KERNEL_NAMES)
+    for cell_id, bound, read, inner in per_cell:
+        lacking = (read - before - bound) | (inner - everywhere)
+        if lacking:
+            missing[cell_id] = lacking
+        before |= bound
+    return missing
+
+
+def code_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def left_out_by_design(cell: nbformat.NotebookNode) -> bool:
+    """A chapter cell the student edition may leave out: a worked demo, the book's machinery, glue only."""
+    tags = cell.metadata.get("tags", [])
+    return (student_notebook.SOLUTION_TAG in tags or "remove-cell" in tags
+            or not student_notebook.without_glue(cell.source).strip())
+
+
+def code_differences(filled: nbformat.NotebookNode, chapter: nbformat.NotebookNode) -> list[str]:
+    """How the filled notebook's code departs from the chapter's less its left-out cells (empty: none)."""
+    originals = {cell.get("id"): cell for cell in code_cells(chapter)}
+    order = list(originals)
+    problems, last = [], -1
+    for cell in code_cells(filled):
+        source = originals.get(cell.get("id"))
+        if source is None:
+            problems.append(f"{cell.get('id')}: not a cell of the chapter")
+            continue
+        if cell.source != student_notebook.without_glue(source.source):
+            problems.append(f"{cell.get('id')}: code differs from the chapter's")
+        if order.index(cell.get("id")) < last:
+            problems.append(f"{cell.get('id')}: out of the chapter's order")
+        last = order.index(cell.get("id"))
+    kept = {cell.get("id") for cell in code_cells(filled)}
+    problems += [f"{i}: left out, but neither a solution nor the book's machinery"
+                 for i, cell in originals.items() if i not in kept and not left_out_by_design(cell)]
+    return problems
+
+
+def filled_notebook(chapter) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
+    source = nbformat.read(chapter, as_version=4)
+    student = nbformat.read(editions.student_path(chapter), as_version=4)
+    return student_notebook.filled(student, source), source
+
+
+# ---------------------------------------------------------------- the chapters
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
 def test_unfilled_student_notebook_raises_only_its_stubs(chapter):
     notebook = nbformat.read(editions.student_path(chapter), as_version=4)
@@ -71,13 +159,81 @@ def test_unfilled_student_notebook_raises_only_its_stubs(chapter):
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
-def test_filled_student_notebook_runs_and_passes_its_checks(chapter):
-    source = nbformat.read(chapter, as_version=4)
-    student = nbformat.read(editions.student_path(chapter), as_version=4)
-    executed, seconds = run(student_notebook.filled(student, source), allow_errors=False)
-    checks = [c for c in executed.cells if CHECK_TAG in c.metadata.get("tags", [])]
-    for cell in checks:
-        text = "".join(out.get("text", "") for out in cell.outputs if out.output_type == "stream")
-        assert CHECK_PASSED.search(text), f"check cell {cell.get('id')} printed {text!r}"
-    stubs = [c for c in student.cells if student_notebook.STUB_TAG in c.metadata.get("tags", [])]
+def test_filled_student_notebook_is_the_chapters_code(chapter):
+    filled, source = filled_notebook(chapter)
+    assert code_differences(filled, source) == []
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_filled_student_notebook_needs_no_left_out_cell(chapter):
+    filled, _ = filled_notebook(chapter)
+    assert needs_left_out(code_cells(filled)) == {}
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_filled_student_notebook_passes_its_checks(chapter):
+    # The filled code is the chapter's (above), and the build ran the chapter: its checks are the student's.
+    filled, source = filled_notebook(chapter)
+    checks = [c.get("id") for c in filled.cells if CHECK_TAG in c.metadata.get("tags", [])]
+    stubs = [c for c in filled.cells if student_notebook.STUB_TAG in c.metadata.get("tags", [])]
     assert len(checks) >= (1 if stubs else 0), "a chapter with coding exercises checks them"
+    built = {cell.get("id"): cell for cell in _built(source).cells}
+    for cell_id in checks:
+        text = "".join(out.get("text", "") for out in built[cell_id].outputs if out.output_type == "stream")
+        assert CHECK_PASSED.search(text), f"check cell {cell_id} printed {text!r} in the build"
+
+
+# ---------------------------------------------------------------- seeded defects
+
+
+def _tiny() -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
+    """The fixture chapter and its filled student notebook."""
+    source = chapter_notebook()
+    return student_notebook.filled(student_notebook.student_notebook(source), source), source
+
+
+def test_a_filled_notebook_whose_code_differs_is_caught():
+    filled, source = _tiny()
+    assert code_differences(filled, source) == []
+    stub = next(c for c in filled.cells if student_notebook.STUB_TAG in c.metadata.get("tags", []))
+    stub.source = stub.source.replace("return hidden_answer", "return hidden_answer + 1")
+    assert code_differences(filled, source) == [f"{stub.get('id')}: code differs from the chapter's"]
+    filled, source = _tiny()
+    dropped = next(c for c in code_cells(filled) if student_notebook.STUB_TAG not in c.metadata.get("tags", [])
+                   and not left_out_by_design(c) and c is not code_cells(filled)[0])
+    filled.cells.remove(dropped)
+    assert code_differences(filled, source) == [f"{dropped.get('id')}: left out, but neither a solution "
+                                                "nor the book's machinery"]
+
+
+def _needing_a_demo() -> nbformat.NotebookNode:
+    """The fixture chapter, where a later kept cell uses a name its worked demo defines."""
+    source = chapter_notebook()
+    demo = next(c for c in code_cells(source) if student_notebook.SOLUTION_TAG in c.metadata.get("tags", [])
+                and student_notebook.stub_source(c.source) is None)
+    demo.source += "\ndemo_total = 21"
+    last = copy.deepcopy(code_cells(source)[-1])
+    last.id, last.source, last.outputs = "uses-demo", "print(tiny_sum(3), demo_total)", []
+    source.cells.append(last)
+    return source
+
+
+def test_a_kept_cell_that_needs_a_left_out_cell_is_caught():
+    filled, _ = _tiny()
+    assert needs_left_out(code_cells(filled)) == {}
+    source = _needing_a_demo()
+    filled = student_notebook.filled(student_notebook.student_notebook(source), source)
+    assert needs_left_out(code_cells(filled)) == {"uses-demo": {"demo_total"}}
+
+
+def test_the_unfilled_run_alone_misses_it(tmp_path):
+    # Why the check above exists: in the unfilled notebook the stub raises first.
+    student = student_notebook.student_notebook(_needing_a_demo())
+    executed, _ = run(student, allow_errors=True)
+    [(cell_id, name, _)] = [e for e in errors(executed) if e[0] == "uses-demo"]
+    assert name == "NotImplementedError"
+
+
+def test_names_sees_functions_and_magics():
+    bound, read, inner = names("%pip install x\nimport torch as t\ndef f(a):\n    return a + g + t.x\ny = f(h)")
+    assert bound == {"t", "f", "y"} and read == {"f", "h", "get_ipython"} and inner == {"g", "t"}

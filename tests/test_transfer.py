@@ -97,22 +97,22 @@ def test_prepare_copies_or_starts_afresh(pretrained) -> None:
 def test_train_changes_only_trainable_parameters(task, pretrained) -> None:
     model = transfer.prepare("linear probe", pretrained, 5, 0, solutions.freeze_backbone)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    transfer.train(model, task.X_train, task.y_train, transfer.Schedule(steps=3, lr=0.1, batch_size=8),
+    transfer.train(model, task.X_train, task.y_train, transfer.HParams(steps=3, lr=0.1, batch_size=8),
                    train_mode=solutions.train_mode)
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert changed == {"fc.weight", "fc.bias"}  # running statistics included: the BN layers stayed in eval mode
-    transfer.train(model, task.X_train, task.y_train, transfer.Schedule(steps=3, lr=0.1, batch_size=8))
+    transfer.train(model, task.X_train, task.y_train, transfer.HParams(steps=3, lr=0.1, batch_size=8))
     assert transfer.stats_change(transfer.running_stats(pretrained), model) > 0  # model.train(): they moved
     frozen = models.FashionResNet(8, 5).requires_grad_(False)
     with pytest.raises(ValueError, match="nothing to train"):
-        transfer.train(frozen, task.X_train, task.y_train, transfer.Schedule(steps=1, lr=0.1))
+        transfer.train(frozen, task.X_train, task.y_train, transfer.HParams(steps=1, lr=0.1))
 
 
 def test_train_is_seeded(task) -> None:
     def trained(seed: int) -> torch.Tensor:
         torch.manual_seed(0)
         model = models.FashionResNet(8, 5)
-        transfer.train(model, task.X_train, task.y_train, transfer.Schedule(steps=2, lr=0.1, batch_size=8), seed)
+        transfer.train(model, task.X_train, task.y_train, transfer.HParams(steps=2, lr=0.1, batch_size=8), seed)
         return model.fc.weight.detach().clone()
 
     assert torch.equal(trained(0), trained(0)) and not torch.equal(trained(0), trained(1))
@@ -120,11 +120,11 @@ def test_train_is_seeded(task) -> None:
 
 @pytest.mark.parametrize("train_mode, moved", [(solutions.train_mode, False), (nn.Module.train, True)])
 def test_run_reports_accuracy_and_batch_norm_drift(task, pretrained, train_mode, moved) -> None:
-    result = transfer.run("linear probe", pretrained, task, 2, transfer.Schedule(steps=2, lr=0.1), 0,
+    result = transfer.run("linear probe", pretrained, task, 2, transfer.HParams(steps=2, lr=0.1), 0,
                           solutions.freeze_backbone, train_mode)
     assert result.method == "linear probe" and result.labels_per_class == 2 and 0 <= result.accuracy <= 1
     assert (result.stats_change > 0) == moved and result.seconds > 0
-    scratch = transfer.run("from scratch", pretrained, task, 2, transfer.Schedule(steps=1, lr=0.1), 0,
+    scratch = transfer.run("from scratch", pretrained, task, 2, transfer.HParams(steps=1, lr=0.1), 0,
                            solutions.freeze_backbone, train_mode)
     assert math.isnan(scratch.stats_change)
 
@@ -147,8 +147,8 @@ def test_compare_table_and_plot(task, pretrained, monkeypatch) -> None:
     plt.close(fig)
 
 
-def test_schedule_covers_the_chapter() -> None:
+def test_hparams_cover_the_chapter() -> None:
     for n in transfer.LABEL_COUNTS:
         for m in transfer.METHODS:
-            s = transfer.schedule(m, n)
+            s = transfer.hparams(m, n)
             assert s.steps > 0 and s.lr == transfer.LR[m]

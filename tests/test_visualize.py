@@ -5,14 +5,14 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
 
-from resnetbook import cam, visualize  # noqa: E402
+from resnetbook import cam, visualize
 
-from resnet_fixtures import ARCHS, CASES, model_for  # noqa: E402
+from resnet_fixtures import ARCHS, CASES, model_for
 
 # The chapter's own answers (normalize_tensor, remove_last_layers, ablate_units) are tested
 # with their checks in test_check_ch4.py; the tests here build what they need by hand.

@@ -86,7 +86,7 @@ def test_category_parsing_checks_numbering():
         weights.parse_places365_categories("airfield 0\n")
 
 
-def test_no_network_in_pretrained_mode_is_an_error_with_advice(registry, torch_home):
+def test_no_network_in_pretrained_mode_is_an_error_with_advice(registry, torch_home):  # noqa: F811
     with pytest.raises(DownloadError) as info:
         weights.load("offline_imagenet", "pretrained", registry=registry, progress=False)
     assert "404" in str(info.value)
@@ -98,7 +98,7 @@ def test_no_network_in_pretrained_mode_is_an_error_with_advice(registry, torch_h
 
 
 def test_no_network_in_auto_mode_falls_back_and_the_note_says_why(registry, standin_entry, capsys, caplog):  # noqa: F811
-    caplog.set_level(logging.INFO, logger="resnetbook.weights")
+    caplog.set_level(logging.INFO, logger="resnetbook.fallback")
     pre = weights.load("offline_imagenet", registry=registry, progress=False)
     assert capsys.readouterr().err == ""  # nothing on stderr, which a chapter would show on its page
     [record] = caplog.records
@@ -117,7 +117,7 @@ def test_no_network_in_auto_mode_falls_back_and_the_note_says_why(registry, stan
     assert "without internet access" not in pre.provenance  # advice is for errors, not for the page
 
 
-def test_standin_mode_downloads_nothing(registry, torch_home, monkeypatch, capsys):
+def test_standin_mode_downloads_nothing(registry, torch_home, monkeypatch, capsys):  # noqa: F811
     monkeypatch.setenv(weights.ENV_VAR, "standin")
     pre = weights.load("resnet50_places365", registry=registry, progress=False)
     assert pre.is_standin and cached(torch_home) == []

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torchvision
 
+from resnetbook import settings
 from resnetbook.download import file_digest, network_timeout, replacing
 
 CLASSES: tuple[str, ...] = tuple(torchvision.datasets.FashionMNIST.classes)
@@ -37,7 +38,7 @@ RAW_MD5: dict[str, str] = {
 }
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-ENV_ROOT = "RESNETBOOK_DATA"
+ENV_ROOT = settings.DATA_VAR
 DOWNLOAD_TIMEOUT_S = 30.0
 
 
@@ -64,8 +65,7 @@ class FashionMNIST:
 def default_root() -> Path:
     """Cache folder for datasets (chapters 2-5): ``$RESNETBOOK_DATA`` or
     ``~/.cache/resnetbook/data``, outside the repository."""
-    env = os.environ.get(ENV_ROOT, "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "resnetbook" / "data"
+    return settings.current().data_root or Path.home() / ".cache" / "resnetbook" / "data"
 
 
 def _damaged(gz: Path, why: str) -> DatasetNotFoundError:

@@ -24,14 +24,14 @@ from matplotlib.axes import Axes
 from torch import nn
 
 from resnetbook import models
-from resnetbook.precision import autocast
 from resnetbook.engine import HParams, make_optimizer
+from resnetbook.trainer import Trainer
 from resnetbook.training import accuracy, batches
 
 
 @dataclass(frozen=True)
-class Design:
-    """One degradation experiment: the networks, the data and the schedule (chapter 6).
+class Recipe:
+    """One degradation experiment's recipe: the networks, the data and their training (chapter 6).
 
     Images are average-pooled by ``pool`` (28x28 -> 14x14 for 2) and the widths are
     narrow so that four networks train in about a minute on two CPU cores. After
@@ -81,7 +81,7 @@ def prepare(X: torch.Tensor, pool: int) -> torch.Tensor:
 class Curve:
     """Training error of every batch of one run, the trained network's training error, and the wall time (chapter 6).
 
-    ``train_error`` is measured after the last step, in eval mode, on the design's
+    ``train_error`` is measured after the last step, in eval mode, on the recipe's
     ``eval_size`` first training images (``nan`` until :func:`run` measures it).
     """
 
@@ -102,43 +102,39 @@ class Curve:
         return float(torch.tensor(self.errors[-window:]).mean())
 
 
-def train_curve(model: nn.Module, X: torch.Tensor, y: torch.Tensor, design: Design, label: str = "") -> Curve:
-    """Train ``model`` for ``design.steps`` batches and record each batch's training error (chapter 6).
+def train_curve(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe: Recipe, label: str = "") -> Curve:
+    """Train ``model`` for ``recipe.steps`` batches and record each batch's training error (chapter 6).
 
     Nesterov SGD with the engine's one-cycle schedule (``engine.make_optimizer``), no
     augmentation: the error of a batch is measured by the forward pass that trains on it.
+    The shared :class:`~resnetbook.trainer.Trainer` steps, so on a float16 GPU (Colab's T4)
+    the loss is scaled: the small gradients of deep plain networks would otherwise flush to zero.
     """
-    hp = HParams(epochs=1, batch_size=design.batch_size, lr=design.lr, seed=design.seed)
-    generator = torch.Generator().manual_seed(design.seed)
-    optimizer, scheduler = make_optimizer(model, hp, design.steps)
+    hp = HParams(epochs=1, batch_size=recipe.batch_size, lr=recipe.lr, seed=recipe.seed)
+    generator = torch.Generator().manual_seed(recipe.seed)
+    trainer = Trainer(model, *make_optimizer(model, hp, recipe.steps))
     curve, start = Curve(label), time.perf_counter()
     model.train()
-    while len(curve.errors) < design.steps:
-        for xb, yb in batches(X, y, design.batch_size, shuffle=True, generator=generator):
-            if len(curve.errors) == design.steps:
+    while len(curve.errors) < recipe.steps:
+        for xb, yb in batches(X, y, recipe.batch_size, shuffle=True, generator=generator):
+            if len(curve.errors) == recipe.steps:
                 break
-            with autocast(X.device):
-                logits = model(xb)
-                loss = F.cross_entropy(logits, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            curve.errors.append((logits.argmax(1) != yb).float().mean().item())
+            logits, _ = trainer.step(xb, yb)
+            curve.errors.append((logits.argmax(1) != yb.to(trainer.device)).float().mean().item())
     curve.seconds = time.perf_counter() - start
     return curve
 
 
-def run(X: torch.Tensor, y: torch.Tensor, design: Design = Design()) -> dict[str, Curve]:
-    """Train the plain and the residual network of every depth of ``design`` (chapter 6)."""
-    X = prepare(X, design.pool)
+def run(X: torch.Tensor, y: torch.Tensor, recipe: Recipe = Recipe()) -> dict[str, Curve]:
+    """Train the plain and the residual network of every depth of ``recipe`` (chapter 6)."""
+    X = prepare(X, recipe.pool)
     curves = {}
     for shortcuts in (False, True):
-        for depth in design.depths:
-            torch.manual_seed(design.seed)
-            label, model = name(depth, shortcuts), build(depth, shortcuts, design.widths)
-            curves[label] = train_curve(model, X, y, design, label)
-            curves[label].train_error = 1 - accuracy(model, X[:design.eval_size], y[:design.eval_size])
+        for depth in recipe.depths:
+            torch.manual_seed(recipe.seed)
+            label, model = name(depth, shortcuts), build(depth, shortcuts, recipe.widths)
+            curves[label] = train_curve(model, X, y, recipe, label)
+            curves[label].train_error = 1 - accuracy(model, X[:recipe.eval_size], y[:recipe.eval_size])
     return curves
 
 

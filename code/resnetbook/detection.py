@@ -31,7 +31,7 @@ from torchvision.models.detection.fcos import FCOSHead
 from torchvision.models.resnet import BasicBlock
 from torchvision.ops import FrozenBatchNorm2d, batched_nms, box_iou
 
-from resnetbook import provenance, scenes, standins, weights
+from resnetbook import provenance, scenes, weights
 from resnetbook.examples import Example, photo_examples
 from resnetbook.images import Image, to_rgb_tensor, torchvision_preprocess
 from resnetbook.remote import torchvision_file

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import random
 
 import numpy as np
 import torch
+
+from resnetbook import settings
 
 
 def get_device() -> torch.device:
@@ -14,7 +15,7 @@ def get_device() -> torch.device:
 
     ``RESNETBOOK_DEVICE=cpu`` forces the CPU, e.g. to compare timings.
     """
-    forced = os.environ.get("RESNETBOOK_DEVICE")
+    forced = settings.current().device
     if forced:
         return torch.device(forced)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

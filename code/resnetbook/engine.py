@@ -19,12 +19,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from resnetbook import models
-from resnetbook.precision import autocast, grad_scaler
 from resnetbook.progress import bar as progress_bar
+from resnetbook.trainer import Trainer, cross_entropy
 from resnetbook.training import History, accuracy, augment, batches
 
 
@@ -109,56 +108,33 @@ def make_optimizer(model: nn.Module, hp: HParams,
     return optimizer, scheduler
 
 
-class _Trainer:
-    """One ``fit`` run's model, optimizer, schedule, gradient scaler and EMA; ``step`` trains on a batch."""
-
-    def __init__(self, model: nn.Module, hp: HParams, device: torch.device, steps: int) -> None:
-        self.model = model.to(device)
-        if hp.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.hp = hp
-        self.optimizer, self.scheduler = make_optimizer(self.model, hp, steps)
-        self.scaler = grad_scaler(device, hp.amp)
-        self.ema = EMA(self.model, hp.ema_decay) if hp.ema_decay > 0 else None
-
-    @property
-    def inference_model(self) -> nn.Module:
-        """The EMA copy when there is one, else the trained model."""
-        return self.ema.model if self.ema is not None else self.model
-
-    def step(self, xb: torch.Tensor, yb: torch.Tensor,
-             generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Augment the batch, take one optimizer step on it; return its logits and loss."""
-        hp = self.hp
-        self.model.train()
-        xb = augment(xb, hp.crop_padding, hp.flip, generator)
-        if hp.channels_last:
-            xb = xb.contiguous(memory_format=torch.channels_last)
-        with autocast(xb.device, hp.amp):
-            logits = self.model(xb)
-            loss = F.cross_entropy(logits, yb, label_smoothing=hp.label_smoothing)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.scheduler.step()
-        if self.ema is not None:
-            self.ema.update(self.model)
-        return logits, loss
+def make_trainer(model: nn.Module, hp: HParams, steps: int) -> tuple[Trainer, EMA | None]:
+    """The shared :class:`~resnetbook.trainer.Trainer` for one ``fit`` run (the recipe's optimizer,
+    schedule, loss, precision and memory format), and the EMA it updates after every step when
+    ``hp.ema_decay > 0``."""
+    optimizer, scheduler = make_optimizer(model, hp, steps)
+    trainer = Trainer(model, optimizer, scheduler, criterion=cross_entropy(hp.label_smoothing), amp=hp.amp,
+                      channels_last=hp.channels_last)
+    if hp.ema_decay == 0:
+        return trainer, None
+    ema = EMA(trainer.model, hp.ema_decay)
+    trainer.hooks.append(lambda t: ema.update(t.model))
+    return trainer, ema
 
 
-def _train_epoch(trainer: _Trainer, X: torch.Tensor, y: torch.Tensor, generator: torch.Generator,
+def _train_epoch(trainer: Trainer, hp: HParams, X: torch.Tensor, y: torch.Tensor, generator: torch.Generator,
                  steps: int, checkpoints: set[int]) -> Iterator[tuple[int, float, float]]:
-    """The first ``steps`` steps of one shuffled epoch; after each step in ``checkpoints`` and
-    the last, yield the step, the mean loss and the top-1 accuracy of the epoch so far."""
-    loss_sum = torch.zeros((), device=X.device)  # summed on the device: no .item() per step
-    correct = torch.zeros((), device=X.device)
+    """The first ``steps`` steps of one shuffled epoch, each batch augmented; after each step in
+    ``checkpoints`` and the last, yield the step, the mean loss and the top-1 accuracy of the epoch so far."""
+    loss_sum = torch.zeros((), device=trainer.device)  # summed on the device: no .item() per step
+    correct = torch.zeros((), device=trainer.device)
     seen = 0
-    epoch = batches(X, y, trainer.hp.batch_size, shuffle=True, generator=generator)
+    epoch = batches(X, y, hp.batch_size, shuffle=True, generator=generator)
     for step, (xb, yb) in enumerate(itertools.islice(epoch, steps), 1):
-        logits, loss = trainer.step(xb, yb, generator)
+        trainer.model.train()  # evaluations in between put it in eval mode
+        logits, loss = trainer.step(augment(xb, hp.crop_padding, hp.flip, generator), yb)
         loss_sum += loss.detach() * len(yb)
-        correct += (logits.argmax(1) == yb).sum()
+        correct += (logits.argmax(1) == yb.to(trainer.device)).sum()
         seen += len(yb)
         if step in checkpoints or step == steps:
             yield step, loss_sum.item() / seen, correct.item() / seen
@@ -182,17 +158,18 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, hp: HParams | None =
     per_epoch = math.ceil(len(X) / hp.batch_size)
     total = max(1, round(hp.epochs * per_epoch))
     checkpoints = {round(k * hp.eval_every * per_epoch) for k in range(1, math.ceil(1 / hp.eval_every))}
-    trainer = _Trainer(model, hp, X.device, total)
+    trainer, ema = make_trainer(model, hp, total)
+    inference_model = trainer.model if ema is None else ema.model  # the EMA copy when there is one
     history, start = History(), time.perf_counter()
     bar = progress_bar(range(math.ceil(total / per_epoch)), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         steps = min(per_epoch, total - epoch * per_epoch)
-        for step, loss, train_acc in _train_epoch(trainer, X, y, generator, steps, checkpoints):
-            val_acc = math.nan if X_val is None else accuracy(trainer.inference_model, X_val, y_val,
+        for step, loss, train_acc in _train_epoch(trainer, hp, X, y, generator, steps, checkpoints):
+            val_acc = math.nan if X_val is None else accuracy(inference_model, X_val, y_val,
                                                                 hp.tta, hp.amp)
             history.record(epoch + step / per_epoch, loss, train_acc, val_acc, time.perf_counter() - start)
             bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_acc:.4f}")
-    return trainer.inference_model, history
+    return inference_model, history
 
 
 # ---------------------------------------------------------------- recipes shared by chapter 5 and the benchmark

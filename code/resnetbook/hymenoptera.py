@@ -23,7 +23,8 @@ import torchvision
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
-from resnetbook import download, remote, weights
+from resnetbook import data, download, fallback, remote, weights
+from resnetbook.trainer import Trainer
 
 DATA_DIR = "hymenoptera"  # under resnetbook.data.default_root()
 
@@ -60,8 +61,6 @@ HYMENOPTERA = ImageArchive(
 
 def cache_dir() -> Path:
     """Where archives and their unpacked folders are kept: ``<data root>/hymenoptera`` (chapter 6)."""
-    from resnetbook import data  # lazy: data imports scikit-image
-
     return data.default_root() / DATA_DIR
 
 
@@ -177,26 +176,26 @@ def load_online(mode: str | None = None, progress: bool = True,
                 archive: ImageArchive = HYMENOPTERA) -> tuple[OnlineData | None, str]:
     """ImageNet's ResNet-18 and the ants-and-bees photos, or None and why not (chapter 6).
 
-    ``mode`` follows ``resnetbook.weights.resolve_mode``: ``standin`` downloads nothing
-    and returns None; ``pretrained`` returns the data or raises; ``auto`` returns None
+    ``mode`` is decided by ``resnetbook.fallback.online_or_fallback``: ``standin`` downloads
+    nothing and returns None; ``pretrained`` returns the data or raises; ``auto`` returns None
     when a download fails. The second value is the note for the page, in either case.
     """
-    mode = weights.resolve_mode(mode)
     what = f"ImageNet's ResNet-18 and {archive.credit} ({archive.file.url})"
-    if mode == "standin":
-        return None, (f"{weights.ENV_VAR}=standin was set, so {what} were not downloaded: "
-                      "this page runs only the offline task.")
-    try:
+
+    def online() -> tuple[OnlineData, str]:
         pretrained = weights.load("resnet18_imagenet", "pretrained", progress=progress)
         folders = image_folders(fetch_archive(archive, progress))
-    except (download.DownloadError, download.UnsafeCheckpointError) as err:
-        if mode == "pretrained":
-            raise
-        why = weights.LOCAL_PATH.sub(r"\1", str(err).rstrip("."))  # no build-machine folders on the page
-        return None, (f"{what} could not be loaded in this build ({why}): this page runs only the offline "
-                      f"task ({weights.ENV_VAR}=pretrained makes this an error).")
-    note = f"{pretrained.provenance} Photos: {archive.credit}, {archive_source(archive)}; {_sizes(folders)}."
-    return OnlineData(pretrained, folders, note), note
+        note = f"{pretrained.provenance} Photos: {archive.credit}, {archive_source(archive)}; {_sizes(folders)}."
+        return OnlineData(pretrained, folders, note), note
+
+    def offline(cause: str | None) -> tuple[None, str]:
+        if cause is None:
+            return None, (f"{fallback.ENV_VAR}=standin was set, so {what} were not downloaded: "
+                          "this page runs only the offline task.")
+        return None, (f"{what} could not be loaded in this build ({cause}): this page runs only the offline "
+                      f"task ({fallback.ENV_VAR}=pretrained makes this an error).")
+
+    return fallback.online_or_fallback(online, offline, mode, what="the online part of chapter 6")
 
 
 def archive_source(archive: ImageArchive = HYMENOPTERA) -> str:
@@ -227,17 +226,14 @@ def train_epochs(model: torch.nn.Module, loader: torch.utils.data.DataLoader, ep
                  train_mode=None, max_batches: int | None = None) -> list[float]:
     """SGD with momentum 0.9 as in the tutorial, on the parameters that require grad; mean loss per epoch (chapter 6).
 
-    ``train_mode(model)`` sets the mode before each epoch (default ``model.train()``);
-    ``max_batches`` cuts every epoch short (tests).
+    Steps through the shared :class:`~resnetbook.trainer.Trainer` (its precision policy and
+    device rule). ``train_mode(model)`` sets the mode before each epoch (default
+    ``model.train()``); ``max_batches`` cuts every epoch short (tests).
     """
-    from resnetbook.device import get_device
-
-    device = get_device()
-    model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("no parameter of the model requires grad: nothing to train")
-    optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9)
+    trainer = Trainer(model, torch.optim.SGD(params, lr=lr, momentum=0.9))
     losses = []
     for _ in range(epochs):
         (train_mode or torch.nn.Module.train)(model)
@@ -245,10 +241,7 @@ def train_epochs(model: torch.nn.Module, loader: torch.utils.data.DataLoader, ep
         for step, (xb, yb) in enumerate(loader):
             if max_batches is not None and step >= max_batches:
                 break
-            loss = torch.nn.functional.cross_entropy(model(xb.to(device)), yb.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            _, loss = trainer.step(xb, yb)
             total, seen = total + loss.item() * len(yb), seen + len(yb)
         losses.append(total / max(seen, 1))
     return losses

@@ -40,6 +40,10 @@ INPUT, OUTPUT = "image", "logits"
 TORCHVISION_WEIGHTS = {"resnet18_imagenet": torchvision.models.ResNet18_Weights.IMAGENET1K_V1}
 
 
+class ExportMismatchError(RuntimeError):
+    """The browser's preprocessing or the exported model does not compute what PyTorch computes."""
+
+
 @dataclass(frozen=True)
 class Agreement:
     """How far the 8-bit model's answers agree with the 32-bit model's, on ``n`` inputs."""
@@ -205,7 +209,7 @@ def export_for_browser(pretrained: Pretrained, folder: Path, n_check: int = 500)
     """Export ``pretrained`` for chapter 7's page into ``folder`` (see the module docstring).
 
     ``n_check`` of the model's example inputs check the export (max abs diff of the logits,
-    asserted below 1e-3 of their range) and measure what 8 bits cost.
+    below 1e-3 of their range, else :class:`ExportMismatchError`) and measure what 8 bits cost.
     """
     folder, key = Path(folder), weights_key(pretrained)
     if (config := read_config(folder)) is not None and config["key"] == key and (folder / config["model"]).is_file():
@@ -216,7 +220,8 @@ def export_for_browser(pretrained: Pretrained, folder: Path, n_check: int = 500)
     spec = preprocessing_spec(pretrained.name)
     for example in examples[:4]:  # the spec the page follows is the model's preprocessing
         if not torch.allclose(apply_spec(spec, example.image), example.input, atol=1e-5):
-            raise AssertionError(f"the browser's preprocessing {spec} differs from {pretrained.name}'s")
+            raise ExportMismatchError(f"the browser's preprocessing {spec} differs from {pretrained.name}'s: "
+                                      "add or correct its entry in preprocessing_spec")
     X = torch.stack([example.input for example in examples])
     start = time.perf_counter()
     fp32 = export_onnx(pretrained.model, X[:1], folder / f"{pretrained.name}.onnx")
@@ -227,7 +232,9 @@ def export_for_browser(pretrained: Pretrained, folder: Path, n_check: int = 500)
     logits32, logits8 = onnx_logits(fp32, X), onnx_logits(int8, X)
     diff = float(np.abs(logits32 - reference).max())
     if diff > 1e-3 * max(1.0, float(np.ptp(reference))):
-        raise AssertionError(f"the ONNX model's logits differ from PyTorch's by up to {diff:g}")
+        raise ExportMismatchError(f"the ONNX model's logits differ from PyTorch's by up to {diff:g}: the export "
+                                  f"does not reproduce {pretrained.name}; find the first layer whose outputs "
+                                  "differ (torch.onnx.verification) before serving it")
     labels = np.array([e.label for e in examples]) if all(e.label is not None for e in examples) else None
     quantized = fp32.stat().st_size > QUANTIZE_ABOVE
     result = BrowserModel(folder=folder, served=(int8 if quantized else fp32).name, fp32_bytes=fp32.stat().st_size,

@@ -9,16 +9,17 @@ explicitly here (chapter 5, training, downloads).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from resnetbook import settings
+
 
 def disabled_by_environment() -> bool:
     """Whether ``TQDM_DISABLE`` asks for no bars (any value but '', '0', 'false')."""
-    return os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false")
+    return settings.current().progress_off
 
 
 def bar(iterable: Iterable | None = None, *, disable: bool = False, **kwargs: Any) -> tqdm:

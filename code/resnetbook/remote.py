@@ -15,7 +15,6 @@ an error, never an unchecked download. Make a manifest with
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 import urllib.parse
@@ -26,9 +25,10 @@ from typing import Sequence
 import torch
 import torchvision
 
+from resnetbook import settings
 from resnetbook.download import DownloadError, fetch
 
-MIRROR_VAR = "RESNETBOOK_MIRROR"
+MIRROR_VAR = settings.MIRROR_VAR
 MIRROR_MANIFEST = "SHA256SUMS"
 
 
@@ -78,12 +78,7 @@ def parse_sha256sums(text: str) -> dict[str, str]:
 
 def mirror_base() -> str | None:
     """``$RESNETBOOK_MIRROR`` ending in one ``/``, or None when it is unset or empty."""
-    base = os.environ.get(MIRROR_VAR, "").strip()
-    if not base:
-        return None
-    if urllib.parse.urlsplit(base).scheme not in ("http", "https", "file"):
-        raise ValueError(f"{MIRROR_VAR} must be an http(s):// or file:// URL, got {base!r}")
-    return base.rstrip("/") + "/"
+    return settings.current().mirror
 
 
 def read_mirror_manifest(base: str) -> dict[str, str]:

@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from matplotlib.axes import Axes
 from torch import nn
 
-from resnetbook import models, training
+from resnetbook import data, models, training
 from resnetbook.device import get_device
-from resnetbook.precision import autocast, grad_scaler
+from resnetbook.trainer import Trainer
 
 PRETRAIN_CLASSES = (0, 1, 2, 3, 4)  # T-shirt/top, trouser, pullover, dress, coat
 TARGET_CLASSES = (5, 6, 7, 8, 9)  # sandal, shirt, sneaker, bag, ankle boot
@@ -62,7 +62,7 @@ class TransferTask:
 
 
 @dataclass
-class Schedule:
+class HParams:
     """SGD steps, batch size and peak learning rate of one training run (chapter 6)."""
 
     steps: int
@@ -114,8 +114,6 @@ def labelled_subset(X: torch.Tensor, y: torch.Tensor, per_class: int,
 
 def transfer_task(dataset=None, device: torch.device | str | None = None, pool: int = POOL) -> TransferTask:
     """The offline task from ``resnetbook.data.load_fashion_mnist()`` (default), images average-pooled by ``pool`` (chapter 6)."""
-    from resnetbook import data  # lazy: data imports scikit-image
-
     dataset = dataset or data.load_fashion_mnist()
     pre_images, y_pre = split_classes(dataset.train_images, dataset.train_labels, PRETRAIN_CLASSES)
     pixels = pre_images.float() / 255
@@ -157,35 +155,28 @@ def stats_change(before: dict[str, torch.Tensor], model: nn.Module) -> float:
     return max((float((after[k] - v).abs().max()) for k, v in before.items()), default=0.0)
 
 
-def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, schedule: Schedule, seed: int = 0,
+def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, hp: HParams, seed: int = 0,
           train_mode: TrainMode | None = None) -> nn.Module:
     """Train the parameters of ``model`` that require grad on ``X``, ``y`` (chapter 6, all three methods).
 
-    Nesterov SGD with a learning rate that decays linearly from ``schedule.lr`` to 0,
-    on shuffled batches (with ``schedule.augment``, randomly shifted and mirrored).
+    Nesterov SGD with a learning rate that decays linearly from ``hp.lr`` to 0, on shuffled
+    batches (with ``hp.augment``, randomly shifted and mirrored), through the shared
+    :class:`~resnetbook.trainer.Trainer` (its precision policy and device rule).
     Before the first step ``train_mode(model)`` sets the mode (default ``model.train()``).
     """
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("no parameter of the model requires grad: nothing to train")
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.SGD(params, lr=schedule.lr, momentum=0.9, nesterov=True,
-                                weight_decay=schedule.weight_decay)
-    decay = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / schedule.steps)
-    scaler = grad_scaler(X.device)
-    model.to(memory_format=torch.channels_last)  # faster convolutions on CPUs and GPUs
+    optimizer = torch.optim.SGD(params, lr=hp.lr, momentum=0.9, nesterov=True, weight_decay=hp.weight_decay)
+    decay = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / hp.steps)
+    # channels_last: faster convolutions on CPUs and GPUs
+    trainer = Trainer(model, optimizer, decay, channels_last=True)
     (train_mode or nn.Module.train)(model)
-    for _, (xb, yb) in zip(range(schedule.steps), _endless_batches(X, y, schedule.batch_size, generator)):
-        if schedule.augment:
-            xb = training.augment(xb, padding=schedule.shift, flip=True, generator=generator)
-        xb = xb.contiguous(memory_format=torch.channels_last)
-        with autocast(X.device):
-            loss = F.cross_entropy(model(xb), yb)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()  # scaled only where autocast runs in float16 (Colab's T4)
-        scaler.step(optimizer)
-        scaler.update()
-        decay.step()
+    for _, (xb, yb) in zip(range(hp.steps), _endless_batches(X, y, hp.batch_size, generator)):
+        if hp.augment:
+            xb = training.augment(xb, padding=hp.shift, flip=True, generator=generator)
+        trainer.step(xb, yb)
     return model
 
 
@@ -196,11 +187,11 @@ def _endless_batches(X: torch.Tensor, y: torch.Tensor, batch_size: int,
         yield from training.batches(X, y, min(batch_size, len(X)), shuffle=True, generator=generator)
 
 
-def pretrain(task: TransferTask, schedule: Schedule, seed: int = 0) -> nn.Module:
+def pretrain(task: TransferTask, hp: HParams, seed: int = 0) -> nn.Module:
     """``models.FashionResNet`` trained on the five pre-training classes (chapter 6)."""
     torch.manual_seed(seed)
     model = models.FashionResNet(DEPTH, len(PRETRAIN_CLASSES)).to(task.X_pre.device)
-    return train(model, task.X_pre, task.y_pre, schedule, seed)
+    return train(model, task.X_pre, task.y_pre, hp, seed)
 
 
 def prepare(method: str, pretrained: nn.Module, num_classes: int, seed: int, freeze: Freeze) -> nn.Module:
@@ -216,14 +207,14 @@ def prepare(method: str, pretrained: nn.Module, num_classes: int, seed: int, fre
     return model
 
 
-def run(method: str, pretrained: nn.Module, task: TransferTask, per_class: int, schedule: Schedule,
+def run(method: str, pretrained: nn.Module, task: TransferTask, per_class: int, hp: HParams,
         seed: int, freeze: Freeze, train_mode: TrainMode) -> Result:
     """One transfer run: draw the labelled subset, prepare, train, test (chapter 6)."""
     start = time.perf_counter()
     X, y = labelled_subset(task.X_train, task.y_train, per_class, torch.Generator().manual_seed(seed))
     model = prepare(method, pretrained, len(task.target_names), seed, freeze)
     before = running_stats(model)
-    train(model, X, y, schedule, seed, train_mode)
+    train(model, X, y, hp, seed, train_mode)
     change = stats_change(before, model) if method == "linear probe" else float("nan")
     acc = training.accuracy(model, task.X_test, task.y_test)
     return Result(method, per_class, seed, acc, time.perf_counter() - start, change)
@@ -232,24 +223,24 @@ def run(method: str, pretrained: nn.Module, task: TransferTask, per_class: int, 
 # Sized for the chapter's budget (the chapter prints what pre-training and the nine runs took;
 # the steps cost the same for every method, except that the probe's backward pass stops at fc).
 # Fine-tuning starts from trained weights, so it takes a smaller rate than from scratch.
-PRETRAIN = Schedule(steps=200, lr=0.2, shift=1)  # about 0.85 epoch of the 30,000 pre-training images
+PRETRAIN = HParams(steps=200, lr=0.2, shift=1)  # about 0.85 epoch of the 30,000 pre-training images
 STEPS = {10: (60, 50), 100: (60, 128), 1000: (120, 128)}  # labels per class -> (steps, batch size)
 LR = {"linear probe": 0.2, "fine-tune": 0.05, "from scratch": 0.1}
 
 
-def schedule(method: str, per_class: int) -> Schedule:
-    """The chapter's schedule of ``method`` with ``per_class`` labels (chapter 6)."""
+def hparams(method: str, per_class: int) -> HParams:
+    """The chapter's hyperparameters of ``method`` with ``per_class`` labels (chapter 6)."""
     steps, batch_size = STEPS[per_class]
-    return Schedule(steps=steps, lr=LR[method], batch_size=batch_size, shift=PRETRAIN.shift)
+    return HParams(steps=steps, lr=LR[method], batch_size=batch_size, shift=PRETRAIN.shift)
 
 
 def compare(pretrained: nn.Module, task: TransferTask, freeze: Freeze, train_mode: TrainMode, seed: int = 0,
             label_counts: Sequence[int] = LABEL_COUNTS, progress: bool = True) -> list[Result]:
-    """Every method at every label count, with :func:`schedule` (chapter 6)."""
+    """Every method at every label count, with :func:`hparams` (chapter 6)."""
     from resnetbook.progress import bar
 
     grid = [(n, m) for n in label_counts for m in METHODS]
-    return [run(m, pretrained, task, n, schedule(m, n), seed, freeze, train_mode)
+    return [run(m, pretrained, task, n, hparams(m, n), seed, freeze, train_mode)
             for n, m in bar(grid, desc="transfer runs", disable=not progress)]
 
 

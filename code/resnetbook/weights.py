@@ -2,7 +2,7 @@
 
 ``load(name)`` returns a :class:`Pretrained`: the model in eval mode, its class
 names, its preprocessing, a few example inputs and a note naming the weights.
-Which weights load depends on ``RESNETBOOK_WEIGHTS``:
+Which weights load depends on ``RESNETBOOK_WEIGHTS``, decided by :mod:`resnetbook.fallback`:
 
 - ``auto`` (default): the pretrained weights from the cache, the internet or
   ``RESNETBOOK_MIRROR`` (:mod:`resnetbook.remote`); if that fails, the
@@ -20,8 +20,6 @@ their own registry, whose stand-in is a detector.
 from __future__ import annotations
 
 import functools
-import logging
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,19 +30,16 @@ from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18, resnet50
 
 from resnetbook import data, models, provenance, standins
+from resnetbook.fallback import ENV_VAR, online_or_fallback
 from resnetbook.architecture import counted_layers
-from resnetbook.download import DownloadError, UnsafeCheckpointError, safe_load_checkpoint
+from resnetbook.download import safe_load_checkpoint
 from resnetbook.examples import (Example, ExampleSource, fashion_examples, photo_examples,
                                  places365_photo_examples)
 from resnetbook.images import Preprocess, fashion_preprocess, places365_preprocess, torchvision_preprocess
 from resnetbook.remote import (MIRROR_MANIFEST, MIRROR_VAR, RemoteFile, fetch_file, hub_checkpoint_dir,
                                located, torchvision_file)
 
-ENV_VAR = "RESNETBOOK_WEIGHTS"
-MODES = ("auto", "pretrained", "standin")
 STANDIN = "fashion_resnet_standin"  # what replaces every online entry offline
-LOCAL_PATH = re.compile(r"(?<![:/\w])(?:/[^\s/:]+)+/([^\s/:]+)")  # /a/b/c.pth, not a URL
-log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- the Places365 files
@@ -231,20 +226,6 @@ def _offline_advice(entry: OnlineEntry) -> str:
             f"to use the project's stand-in weights.")
 
 
-def _cause_for_the_page(err: Exception) -> str:
-    """Why the pretrained weights did not load, for the note (an info log, not stderr: the book
-    build fails on stderr); the build machine's folders are cut to file names."""
-    return LOCAL_PATH.sub(r"\1", str(err).rstrip("."))
-
-
-def resolve_mode(mode: str | None = None) -> str:
-    """The weights mode: the argument, else ``$RESNETBOOK_WEIGHTS``, else ``auto``."""
-    mode = (mode or os.environ.get(ENV_VAR) or "auto").strip().lower()
-    if mode not in MODES:
-        raise ValueError(f"{ENV_VAR} / mode must be one of {MODES}, got {mode!r}")
-    return mode
-
-
 def load(name: str, mode: str | None = None, *, registry: dict[str, Entry] | None = None,
          progress: bool = True) -> Pretrained:
     """Load the model ``name`` for inference, pretrained or stand-in (chapters 2-4).
@@ -255,21 +236,15 @@ def load(name: str, mode: str | None = None, *, registry: dict[str, Entry] | Non
     registry = default_registry() if registry is None else registry
     if name not in registry:
         raise ValueError(f"unknown weights {name!r}; choose one of {sorted(registry)}")
-    entry, mode = registry[name], resolve_mode(mode)
+    entry = registry[name]
     if isinstance(entry, StandinEntry):
         return _load_standin(entry, name, "it was requested by name")
     wanted = f"the pretrained {entry.title} ({entry.dataset})"
-    if mode == "standin":
-        return _load_standin(registry[entry.standin], name,
-                             f"{ENV_VAR}=standin was set, so {wanted} was not downloaded")
-    try:
-        return _load_online(entry, progress)
-    except (DownloadError, UnsafeCheckpointError) as err:
-        if mode == "pretrained":
-            if isinstance(err, DownloadError):
-                err.add_note(_offline_advice(entry))
-            raise
-        why = _cause_for_the_page(err)
-        log.info("%s: %s; using the stand-in %s (%s=pretrained makes this an error)", name, why, entry.standin,
-                 ENV_VAR)
-        return _load_standin(registry[entry.standin], name, f"{wanted} could not be loaded in this build ({why})")
+
+    def standin(cause: str | None) -> Pretrained:
+        why = (f"{ENV_VAR}=standin was set, so {wanted} was not downloaded" if cause is None
+               else f"{wanted} could not be loaded in this build ({cause})")
+        return _load_standin(registry[entry.standin], name, why)
+
+    return online_or_fallback(lambda: _load_online(entry, progress), standin, mode,
+                              advice=lambda: _offline_advice(entry), what=f"{name} (stand-in {entry.standin})")
