@@ -106,7 +106,8 @@ def needs_left_out(kept: list[nbformat.NotebookNode]) -> dict[str, set[str]]:
 
 
 def code_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
-    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+    """The code cells, less the hand-in cell the student edition adds (tests/test_handin.py runs it)."""
+    return [cell for cell in notebook.cells if cell.cell_type == "code" and "handin" not in cell.metadata.get("tags", [])]
 
 
 def left_out_by_design(cell: nbformat.NotebookNode) -> bool:
