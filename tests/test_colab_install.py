@@ -10,12 +10,13 @@ first cell runs it, must change none of those versions and print no dependency c
 chapter 3's student notebook, filled in, must run in a kernel of that environment. The
 package's ``export`` extra (chapter 7) adds only the ONNX packages.
 
-The first build downloads about 60 MB of wheels (pip's cache keeps them); without PyPI the
-test skips, saying so.
+The venv is kept in ~/.cache/resnetbook (its first build downloads the wheels and takes a few
+minutes); without PyPI the test skips, saying so.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -87,24 +88,52 @@ def torch_link_folder(dest: Path) -> Path:
     return dest
 
 
-@pytest.fixture(scope="module")
-def colab_env(tmp_path_factory):
-    """(python, env): a venv at Colab's versions, this machine's torch, before the package's install."""
-    base = tmp_path_factory.mktemp("colab")
-    venv = base / "venv"
+OURS = ["resnetbook", "onnx", "onnx-ir", "onnxruntime", "onnxscript"]  # what the test adds, removed after it
+CACHE = Path.home() / ".cache" / "resnetbook"
+
+
+def venv_key() -> str:
+    """What the pinned venv depends on: Colab's list, the pins, this Python, this machine's torch."""
+    torch_info = sorted(p.name for p in VENV_SITE.glob("torch*.dist-info"))
+    text = "\n".join([FREEZE.read_text(), repr(PINNED), repr(TORCH_NEEDS), sys.version, repr(torch_info), str(VENV_SITE)])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def build_venv(venv: Path, env: dict) -> None:
+    """The venv at Colab's versions of :data:`PINNED`, with this machine's torch linked in."""
     subprocess.run([sys._base_executable, "-m", "venv", str(venv)], check=True)
-    python = venv / "bin" / "python"
     site = next((venv / "lib").glob("python*/site-packages"))
-    (site / "machine-torch.pth").write_text(str(torch_link_folder(base / "torch")) + "\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    (site / "machine-torch.pth").write_text(str(torch_link_folder(venv / "machine-torch")) + "\n")
     versions = colab_versions()
-    pins = [f"{name}=={versions[canonical(name)]}" for name in PINNED]
-    done = pip(python, "install", "-q", *pins, *TORCH_NEEDS, env=env)
+    done = pip(venv / "bin" / "python", "install", "-q", *[f"{n}=={versions[canonical(n)]}" for n in PINNED],
+               *TORCH_NEEDS, env=env)
     if done.returncode != 0:
+        shutil.rmtree(venv)
         if re.search(r"No matching distribution|Could not find a version|NewConnectionError|Network is unreachable", done.stderr):
             pytest.skip(f"Colab's versions are not installable here (no PyPI?): {done.stderr.strip()[-300:]}")
         pytest.fail(f"installing Colab's versions failed:\n{done.stderr[-3000:]}")
-    return python, env
+
+
+@pytest.fixture(scope="module")
+def colab_env():
+    """(python, env): the pinned venv before the package's install.
+
+    Kept in ~/.cache/resnetbook between runs (building it takes minutes); a kept one whose
+    pinned versions moved (a failed run) is rebuilt, and what a run added is removed after it.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    venv = CACHE / f"colab-venv-{venv_key()}"
+    python = venv / "bin" / "python"
+    if python.exists():
+        pip(python, "uninstall", "-y", *OURS, env=env)
+        versions, have = colab_versions(), installed(python, env)
+        if any(have.get(canonical(n)) != versions[canonical(n)] for n in PINNED) or "torch" not in have:
+            shutil.rmtree(venv)
+    if not python.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        build_venv(venv, env)
+    yield python, env
+    pip(python, "uninstall", "-y", *OURS, env=env)
 
 
 def test_first_cell_install_changes_none_of_colabs_packages_and_chapter3_runs(colab_env, tmp_path, monkeypatch):
