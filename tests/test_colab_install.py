@@ -88,7 +88,7 @@ def torch_link_folder(dest: Path) -> Path:
     return dest
 
 
-OURS = ["resnetbook", "onnx", "onnx-ir", "onnxruntime", "onnxscript"]  # what the test adds, removed after it
+OURS = ["resnetbook", "onnx", "onnx-ir", "onnxruntime", "onnxscript"]  # what a run adds, removed before the next
 CACHE = Path.home() / ".cache" / "resnetbook"
 
 
@@ -119,7 +119,7 @@ def colab_env():
     """(python, env): the pinned venv before the package's install.
 
     Kept in ~/.cache/resnetbook between runs (building it takes minutes); a kept one whose
-    pinned versions moved (a failed run) is rebuilt, and what a run added is removed after it.
+    pinned versions moved (a failed run) is rebuilt, and what a run added is removed before the next.
     """
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     venv = CACHE / f"colab-venv-{venv_key()}"
@@ -132,8 +132,7 @@ def colab_env():
     if not python.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         build_venv(venv, env)
-    yield python, env
-    pip(python, "uninstall", "-y", *OURS, env=env)
+    return python, env
 
 
 def test_first_cell_install_changes_none_of_colabs_packages_and_chapter3_runs(colab_env, tmp_path, monkeypatch):
