@@ -57,10 +57,12 @@ $(NPM_STAMP): package.json package-lock.json
 data:
 	@bash scripts/provision.sh data
 
-# Debian's chromium for tests/test_site.py, unless RESNETBOOK_CHROMIUM names
-# another browser (the GitHub workflow uses Playwright's own build).
+# Debian's chromium for tests/test_site.py and tests/test_handin.py, unless RESNETBOOK_CHROMIUM
+# names another browser (the GitHub workflow uses Playwright's own build); poppler-utils
+# (pdftotext, pdfimages) reads the hand-in PDFs back in tests/test_handin.py.
 browser:
 	@if [ -z "$$RESNETBOOK_CHROMIUM" ]; then bash scripts/provision.sh browser; fi
+	@bash scripts/provision.sh poppler
 
 # Both editions share one execution cache (_build/.jupyter_cache): executing a
 # chapter does not depend on the edition, so the key is computed without it.

@@ -81,7 +81,7 @@ def test_a_scaffold_keeps_its_signature_and_loses_its_region():
     with pytest.raises(NotImplementedError):  # ... whose body is the student's to write
         namespace["tiny_sum"](6)
     assert all(c.outputs == [] and c.execution_count is None for c in student.cells if c.cell_type == "code")
-    assert [c.id for c in student.cells] == ["c0", "c1", "c2", "c3", "c5", "c8b", "c9", "tiny-why-answer", "c10"]
+    assert [c.id for c in student.cells] == ["c0", "c1", "c2", "c3", "c5", "c8b", "c9", "tiny-why-answer", "c10", "handin-intro", "handin"]
     nbformat.validate(student)
 
 
@@ -170,6 +170,18 @@ def test_the_chapters_are_the_ones_in_the_toc(tmp_path):
 def test_every_chapter_has_a_student_notebook_in_sync():
     assert SOURCES
     assert editions.out_of_sync(ROOT) == [], "run `make student` and commit book/student/"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_student_notebook_ends_with_hand_in_and_opens_on_a_colab_gpu(source):
+    number = SOURCES.index(source) + 1
+    student = student_notebook.student_notebook(nbformat.read(source, as_version=4), number, source.stem)
+    heading, cell = student.cells[-2:]
+    assert heading.source.startswith("## Hand in") and f"`{source.stem}.pdf`" in heading.source
+    assert cell.source.endswith(f'hand_in("{source.stem}")')
+    assert "otter_ignore" in cell.metadata["tags"], "the autograder must not run the hand-in cell"
+    assert student.metadata["accelerator"] == "GPU" and student.metadata["colab"]["gpuType"] == "T4"
+    assert [c.source for c in student.cells].count(cell.source) == 1
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)

@@ -44,8 +44,13 @@ KERNEL_NAMES = set(dir(builtins)) | {"get_ipython", "display", "In", "Out", "exi
 
 
 def run(notebook: nbformat.NotebookNode, allow_errors: bool) -> tuple[nbformat.NotebookNode, float]:
-    """Execute ``notebook`` in a fresh kernel in ``book/student`` (where Colab's copy lives)."""
+    """Execute ``notebook`` in a fresh kernel in ``book/student`` (where Colab's copy lives).
+
+    The hand-in cells are left out: they would write a PDF into ``book/student``
+    (tests/test_handin.py runs them, in a temporary folder).
+    """
     start = time.perf_counter()
+    notebook.cells = [c for c in notebook.cells if "handin" not in c.metadata.get("tags", [])]
     client = NotebookClient(
         notebook, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=allow_errors,
         resources={"metadata": {"path": str(ROOT / "book" / "student")}},
@@ -101,7 +106,8 @@ def needs_left_out(kept: list[nbformat.NotebookNode]) -> dict[str, set[str]]:
 
 
 def code_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
-    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+    """The code cells, less the hand-in cell the student edition adds (tests/test_handin.py runs it)."""
+    return [cell for cell in notebook.cells if cell.cell_type == "code" and "handin" not in cell.metadata.get("tags", [])]
 
 
 def left_out_by_design(cell: nbformat.NotebookNode) -> bool:

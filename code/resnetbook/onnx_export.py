@@ -76,6 +76,23 @@ class BrowserModel:
 
 # ---------------------------------------------------------------- export and check
 
+EXPORT_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
+EXPORT_INSTALL = "pip install 'onnx>=1.17,<1.23' onnxscript onnxruntime"  # the package's [export] extra
+
+
+def require_export_packages() -> None:
+    """Raise ImportError, saying how to install them, when the export's packages are missing.
+
+    They are the package's ``export`` extra, not its dependencies: onnx 1.23 would replace
+    Colab's protobuf (see code/pyproject.toml).
+    """
+    import importlib.util
+
+    missing = [name for name in EXPORT_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ImportError(f"the ONNX export needs {', '.join(missing)}: run `%{EXPORT_INSTALL}` "
+                          "(in a notebook; in a shell without the %), then run this cell again")
+
 
 def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> Path:
     """Write ``model`` (eval mode, input shaped like ``example``) to ``path`` as one ONNX file."""
@@ -197,6 +214,7 @@ def export_for_browser(pretrained: Pretrained, folder: Path, n_check: int = 500)
     folder, key = Path(folder), weights_key(pretrained)
     if (config := read_config(folder)) is not None and config["key"] == key and (folder / config["model"]).is_file():
         return _from_config(folder, config)
+    require_export_packages()
     folder.mkdir(parents=True, exist_ok=True)
     examples = pretrained.examples(n_check)
     spec = preprocessing_spec(pretrained.name)

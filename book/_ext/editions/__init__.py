@@ -189,7 +189,7 @@ def render(source: Path, number: int, track: str | None = None) -> str:
     notebook = nbformat.read(source, as_version=4)
     if track is not None:
         notebook = tracks.for_track(notebook, track, f"{source.name}: ")
-    return nbformat.writes(student_notebook(notebook, number)) + "\n"
+    return nbformat.writes(student_notebook(notebook, number, source.stem)) + "\n"
 
 
 def student_notebooks(root: Path) -> list[tuple[Path, int, str | None]]:

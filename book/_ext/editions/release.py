@@ -48,10 +48,11 @@ def _readme(repo: str, branch: str, names: list[tuple[str, str]]) -> str:
     )
     return (
         "# Residual Networks, Run and Read: student notebooks\n\n"
-        "One notebook per chapter. Open it in Google Colab (Runtime -> Change runtime type -> GPU "
+        "One notebook per chapter. Open it in Google Colab (it opens on a GPU runtime, which "
         "speeds up chapter 5); its first cell installs the book's package from this repository. "
         "Each exercise leaves a function for you to write (`# YOUR CODE HERE`) and checks it in "
-        "the next cell; answers in words go in the cells marked YOUR ANSWER HERE.\n\n"
+        "the next cell; answers in words go in the cells marked YOUR ANSWER HERE. The last cell, *Hand in*, "
+        "writes the notebook and its PDF, the two files to hand in.\n\n"
         f"| Chapter | Notebook |\n|---|---|\n{rows}\n\n"
         "Elsewhere: `pip install ./code` in a Python environment with Jupyter, then open the notebooks.\n"
     )
@@ -67,7 +68,7 @@ def write_release(root: Path, dest: Path, repo: str, branch: str = "main") -> li
     written, names = [], []
     for source, number, track in student_notebooks(root):
         notebook = nbformat.read(source, as_version=4)
-        notebook = student_notebook(tracks.for_track(notebook, track) if track else notebook, number)
+        notebook = student_notebook(tracks.for_track(notebook, track) if track else notebook, number, source.stem)
         setup = next(c for c in notebook.cells if c.cell_type == "code")
         setup.source = INSTALL_URL.sub(f"git+https://github.com/{repo}", setup.source)
         name = f"{track}/{source.name}" if track else source.name

@@ -11,7 +11,9 @@ In the student notebook:
   computed them (the chapter's stored outputs), exercises become numbered headings
   (Exercise 4.2, as on the site), admonitions become block quotes;
 - the book's own machinery is left out: ``glue`` calls, cells tagged ``remove-cell``
-  (but the first code cell, which installs the package in Colab), all outputs.
+  (but the first code cell, which installs the package in Colab), all outputs;
+- it ends with a "Hand in" section (:func:`handin_cells`, :mod:`resnetbook.handin`) and
+  carries Colab's metadata for a GPU runtime (:func:`colab_metadata`).
 """
 
 from __future__ import annotations
@@ -198,10 +200,37 @@ def _answer_cell(label: str) -> NotebookNode:
     return cell
 
 
-def student_notebook(source: NotebookNode, chapter: int | None = None) -> NotebookNode:
+def handin_cells(name: str) -> list[NotebookNode]:
+    """The "Hand in" section: how to hand in, and the cell writing ``name``.ipynb and ``name``.pdf.
+
+    The code cell is tagged ``otter_ignore``: the autograder does not run it.
+    """
+    text = (
+        "## Hand in\n\n"
+        "Hand in two files: the notebook (for the autograder) and its PDF (for the graders). "
+        "First run every cell from the top (Colab: *Runtime > Run all*; Jupyter: *Run > Run All "
+        "Cells*). In Jupyter or VS Code, then save the notebook (Ctrl+S).\n\n"
+        "The cell below checks that every cell ran, in order, and names any that did not and any "
+        f"exercise still to do. It writes `{name}.ipynb` and `{name}.pdf` (in Colab it downloads "
+        "both; the first time it installs the PDF converter, which takes a few seconds)."
+    )
+    intro = nbformat.v4.new_markdown_cell(text, id="handin-intro")
+    cell = nbformat.v4.new_code_cell(f'from resnetbook.handin import hand_in\n\nhand_in("{name}")', id="handin")
+    cell.metadata["tags"] = ["handin", "otter_ignore"]
+    return [intro, cell]
+
+
+def colab_metadata(notebook: NotebookNode, gpu: str = "T4") -> None:
+    """Make Colab open ``notebook`` on a GPU runtime (``accelerator`` and ``colab.gpuType``)."""
+    notebook.metadata["accelerator"] = "GPU"
+    notebook.metadata.setdefault("colab", {})["gpuType"] = gpu
+
+
+def student_notebook(source: NotebookNode, chapter: int | None = None, name: str | None = None) -> NotebookNode:
     """The student edition of one chapter notebook (see the module docstring).
 
-    ``chapter`` numbers the exercises (4 -> Exercise 4.1, 4.2, ...). Raises ValueError when
+    ``chapter`` numbers the exercises (4 -> Exercise 4.1, 4.2, ...); ``name`` (the file's stem,
+    ``04_looking_inside``) names the hand-in files (default: ``chapterNN``). Raises ValueError when
     the solution markers are unbalanced or nested, a ``solution``-tagged cell sits outside
     a solution, a solution's code cell lacks the tag, or markup has no plain form.
     """
@@ -246,8 +275,9 @@ def student_notebook(source: NotebookNode, chapter: int | None = None) -> Notebo
                 cells.append(cell)
     if open_label is not None:
         raise ValueError(f"solution {open_label!r} has no solution-end")
-    notebook.cells = cells
+    notebook.cells = cells + handin_cells(name or f"chapter{chapter or 0:02d}")
     notebook.metadata.pop("widgets", None)
+    colab_metadata(notebook)
     return notebook
 
 
