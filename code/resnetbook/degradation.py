@@ -131,15 +131,23 @@ def train_curve(model: nn.Module, X: torch.Tensor, y: torch.Tensor, design: Desi
 
 def run(X: torch.Tensor, y: torch.Tensor, design: Design = Design()) -> dict[str, Curve]:
     """Train the plain and the residual network of every depth of ``design`` (chapter 6)."""
+    return {name(depth, shortcuts): trained(X, y, design, depth, shortcuts)
+            for shortcuts in (False, True) for depth in design.depths}
+
+
+def trained(X: torch.Tensor, y: torch.Tensor, design: Design, depth: int, shortcuts: bool,
+            zero_init_residual: bool | None = None) -> Curve:
+    """One network of :func:`run`, built with ``design.seed`` and trained; its ``train_error`` measured (chapter 6).
+
+    ``zero_init_residual`` as in :func:`build`: ``trained(X, y, design, 56, True, False)`` is residual-56
+    with every γ at one; another ``design.seed`` gives another draw of initialization and batches.
+    """
     X = prepare(X, design.pool)
-    curves = {}
-    for shortcuts in (False, True):
-        for depth in design.depths:
-            torch.manual_seed(design.seed)
-            label, model = name(depth, shortcuts), build(depth, shortcuts, design.widths)
-            curves[label] = train_curve(model, X, y, design, label)
-            curves[label].train_error = 1 - accuracy(model, X[:design.eval_size], y[:design.eval_size])
-    return curves
+    torch.manual_seed(design.seed)
+    model = build(depth, shortcuts, design.widths, zero_init_residual)
+    curve = train_curve(model, X, y, design, name(depth, shortcuts))
+    curve.train_error = 1 - accuracy(model, X[:design.eval_size], y[:design.eval_size])
+    return curve
 
 
 def plot_curves(ax: Axes, curves: dict[str, Curve], window: int = 20) -> Axes:
