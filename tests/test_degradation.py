@@ -74,6 +74,18 @@ def test_run_measures_each_networks_training_error_on_the_same_images() -> None:
         assert abs(curve.train_error * 40 - round(curve.train_error * 40)) < 1e-6  # a count out of eval_size
 
 
+def test_trained_is_one_network_of_run_and_takes_the_seed_and_init() -> None:
+    torch.manual_seed(0)
+    X = torch.randn(96, 1, 8, 8)
+    y = (X.mean(dim=(1, 2, 3)) > 0).long()
+    recipe = degradation.Recipe(depths=(8,), steps=10, batch_size=16, widths=(4, 4, 4), pool=1, eval_size=40)
+    same = degradation.trained(X, y, recipe, 8, True)
+    assert same.errors == degradation.run(X, y, recipe)["residual-8"].errors  # what run trains
+    other_seed = degradation.trained(X, y, degradation.Recipe(**{**recipe.__dict__, "seed": 1}), 8, True)
+    gamma_one = degradation.trained(X, y, recipe, 8, True, zero_init_residual=False)
+    assert other_seed.errors != same.errors and gamma_one.errors != same.errors
+
+
 def test_train_curve_records_one_error_per_batch_and_learns() -> None:
     torch.manual_seed(0)
     X = torch.randn(256, 1, 8, 8)

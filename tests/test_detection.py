@@ -244,3 +244,28 @@ def test_same_detections_ignores_the_order_of_equal_scores_only():
     assert detection.same_detections(a, b)
     assert not detection.same_detections(a, dets([[2, 2, 3, 3], [0, 0, 1, 1]], [1, 2], [0.5, 0.5]))
     assert not detection.same_detections(a, dets([[0, 0, 1, 1]], [1], [0.5]))
+
+
+def test_clusters_group_boxes_that_overlap_the_groups_first_box() -> None:
+    boxes = torch.tensor([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60], [0, 1, 10, 11], [52, 50, 62, 60.]])
+    assert detection.clusters(boxes, 0.5) == [[0, 1, 3], [2, 4]]
+    assert detection.clusters(boxes, 0.99) == [[0], [1], [2], [3], [4]]
+
+
+def test_show_outlines_every_box_and_counts_each_group() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    image = torch.zeros(3, 64, 64, dtype=torch.uint8)
+    boxes = torch.tensor([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60.]])
+    fig, ax = plt.subplots()
+    detection.show(ax, image, "t", boxes=boxes)
+    assert len(ax.patches) == 3
+    assert sorted(t.get_text() for t in ax.texts) == ["1 box", "2 boxes"]
+    fig2, ax2 = plt.subplots()
+    detection.show(ax2, image)
+    assert len(ax2.patches) == 0 and len(ax2.texts) == 0
+    plt.close(fig)
+    plt.close(fig2)

@@ -4,6 +4,8 @@ the json holds what the page needs, and the spec of the preprocessing is the mod
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,3 +101,19 @@ def test_agreement_counts_top1_top5_and_accuracy():
     assert (result.n, result.top1, result.top5) == (2, 0.5, 0.5)
     assert (result.accuracy_fp32, result.accuracy_int8) == (0.5, 1.0)
     assert 0 < result.max_prob_diff < 1
+
+
+def test_demo_download_counts_every_file_the_page_fetches(standin_export, tmp_path, monkeypatch):
+    import browser_demo
+
+    monkeypatch.setattr(browser_demo, "export_model", lambda cache: standin_export)
+    assert browser_demo.ORT_FILES == onnx_export.RUNTIME_FILES, "the site copies the files the page's size counts"
+    root = Path(__file__).resolve().parents[1]
+    sizes = onnx_export.demo_download(root, standin_export)
+    if sizes is None:
+        pytest.skip("onnxruntime-web is not installed (make setup)")
+    target = tmp_path / "site"
+    copied = browser_demo.copy_site_files(root, standin_export.folder, target)
+    assert sorted(sizes) == sorted(p.name for p in copied)
+    assert sum(sizes.values()) == sum(p.stat().st_size for p in copied)
+    assert onnx_export.demo_download(tmp_path, standin_export) is None  # no node_modules: Colab

@@ -298,10 +298,19 @@ def leaks(site: Path, sources: list) -> dict[str, list[str]]:
     return found
 
 
+def _check_outputs(page: str) -> tuple[int, int]:
+    """(check cells, check cells with an output) on a built page."""
+    from bs4 import BeautifulSoup
+
+    cells = BeautifulSoup(page, "html.parser").select(".tag_student-check")
+    return len(cells), sum(bool(cell.select(".cell_output")) for cell in cells)
+
+
 def test_instructor_edition_keeps_solutions(tiny_sites):
     page = (tiny_sites["instructor"] / "book" / "01_tiny.html").read_text()
     assert page.count('class="solution dropdown') == 2
     assert SECRET_CODE in _site_text(tiny_sites["instructor"]) and SECRET_TEXT in page
+    assert _check_outputs(page) == (1, 1)  # the instructor edition keeps the checks' outputs
     assert '<meta name="resnetbook-edition" content="instructor">' in page
     intro = (tiny_sites["instructor"] / "book" / "intro.html").read_text()
     assert "FOR-INSTRUCTORS" in intro and "FOR-STUDENTS" not in intro
@@ -315,6 +324,8 @@ def test_student_edition_removes_solutions(tiny_sites):
     text = _site_text(site)
     for secret in ("SECRET-SOLUTION-CODE", "SECRET-SOLUTION-TEXT", "SECRET-SOLUTION-OUTPUT", "hidden_answer"):
         assert secret not in text
+    # A check cell's stored output came from the reference solution: not shown under the student's stub.
+    assert _check_outputs(page) == (1, 0)
     assert leaks(site, [chapter_notebook()]) == {}
     assert leaks(tiny_sites["instructor"], [chapter_notebook()]) != {}  # the check can fail
     assert '<meta name="resnetbook-edition" content="student">' in page

@@ -127,15 +127,23 @@ def train_curve(model: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe: Reci
 
 def run(X: torch.Tensor, y: torch.Tensor, recipe: Recipe = Recipe()) -> dict[str, Curve]:
     """Train the plain and the residual network of every depth of ``recipe`` (chapter 6)."""
+    return {name(depth, shortcuts): trained(X, y, recipe, depth, shortcuts)
+            for shortcuts in (False, True) for depth in recipe.depths}
+
+
+def trained(X: torch.Tensor, y: torch.Tensor, recipe: Recipe, depth: int, shortcuts: bool,
+            zero_init_residual: bool | None = None) -> Curve:
+    """One network of :func:`run`, built with ``recipe.seed`` and trained; its ``train_error`` measured (chapter 6).
+
+    ``zero_init_residual`` as in :func:`build`: ``trained(X, y, recipe, 56, True, False)`` is residual-56
+    with every γ at one; another ``recipe.seed`` gives another draw of initialization and batches.
+    """
     X = prepare(X, recipe.pool)
-    curves = {}
-    for shortcuts in (False, True):
-        for depth in recipe.depths:
-            torch.manual_seed(recipe.seed)
-            label, model = name(depth, shortcuts), build(depth, shortcuts, recipe.widths)
-            curves[label] = train_curve(model, X, y, recipe, label)
-            curves[label].train_error = 1 - accuracy(model, X[:recipe.eval_size], y[:recipe.eval_size])
-    return curves
+    torch.manual_seed(recipe.seed)
+    model = build(depth, shortcuts, recipe.widths, zero_init_residual)
+    curve = train_curve(model, X, y, recipe, name(depth, shortcuts))
+    curve.train_error = 1 - accuracy(model, X[:recipe.eval_size], y[:recipe.eval_size])
+    return curve
 
 
 def plot_curves(ax: Axes, curves: dict[str, Curve], window: int = 20) -> Axes:

@@ -308,10 +308,44 @@ def enlarged(image: torch.Tensor, detections: Detections, factor: int) -> tuple[
     return big, {**detections, "boxes": detections["boxes"] * factor}
 
 
-def show(ax: Axes, image: torch.Tensor, title: str | None = None) -> Axes:
-    """A uint8 ``[3, H, W]`` image (e.g. from ``draw_bounding_boxes``) on ``ax``, without ticks (chapter 7)."""
+def show(ax: Axes, image: torch.Tensor, title: str | None = None, boxes: torch.Tensor | None = None,
+         iou_threshold: float = 0.5) -> Axes:
+    """A uint8 ``[3, H, W]`` image (e.g. from ``draw_bounding_boxes``) on ``ax``, without ticks (chapter 7).
+
+    With ``boxes`` (``[K, 4]``, best first), each box is drawn as a thin outline of its own
+    colour, and each group of boxes that overlap the group's first one by more than
+    ``iou_threshold`` (the clusters NMS works on, across classes) gets its count written
+    at its corner: boxes of one object nearly coincide, and only the count tells them apart.
+    """
     ax.imshow(image.permute(1, 2, 0).numpy())
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=9)
+    if boxes is not None and len(boxes):
+        _outline(ax, boxes.float(), iou_threshold)
     return ax
+
+
+def clusters(boxes: torch.Tensor, iou_threshold: float = 0.5) -> list[list[int]]:
+    """Greedy groups of ``boxes`` (best first): each group is a box and the later boxes overlapping it by more
+    than ``iou_threshold``, whatever their class (chapter 7)."""
+    iou, free, groups = box_iou(boxes, boxes), torch.ones(len(boxes), dtype=torch.bool), []
+    for i in range(len(boxes)):
+        if free[i]:
+            members = torch.nonzero(free & (iou[i] > iou_threshold)).flatten().tolist()
+            members = [i] + [j for j in members if j != i]
+            free[members] = False
+            groups.append(members)
+    return groups
+
+
+def _outline(ax: Axes, boxes: torch.Tensor, iou_threshold: float) -> None:
+    from matplotlib.patches import Rectangle
+
+    colors = [f"C{i % 10}" for i in range(len(boxes))]
+    for (x1, y1, x2, y2), color in zip(boxes.tolist(), colors):
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color, linewidth=1))
+    for group in clusters(boxes, iou_threshold):
+        x1, y1 = boxes[group[0], :2].tolist()
+        ax.text(x1 + 2, y1 + 2, f"{len(group)} box{'es' if len(group) > 1 else ''}", va="top", fontsize=9,
+                color="black", bbox={"facecolor": "white", "alpha": 0.85, "pad": 1, "edgecolor": "none"})

@@ -6,7 +6,8 @@
   exporter, one file with the weights inside), checked against PyTorch with onnxruntime;
   when that file is larger than :data:`QUANTIZE_ABOVE` bytes (ImageNet's ResNet-18: 47 MB),
   the page gets ``<weights>.int8.onnx`` instead: weights quantized to 8 bits by
-  onnxruntime's dynamic quantization (a quarter of the size);
+  onnxruntime's dynamic quantization (at least a quarter of the size: scales, zero points,
+  biases and the graph stay as they are);
 - ``resnet-demo.json``: what the page's script needs: the file to load, the class names,
   the preprocessing (:func:`preprocessing_spec`), the weights' note, sizes and how far the
   8-bit model agrees with the 32-bit one.
@@ -37,6 +38,9 @@ from resnetbook.weights import STANDIN, Pretrained
 CONFIG_FILE = "resnet-demo.json"
 QUANTIZE_ABOVE = 10_000_000  # bytes: ResNet-18 (47 MB) is quantized, the stand-in (0.35 MB) is not
 INPUT, OUTPUT = "image", "logits"
+# The files of ONNX Runtime Web the demo page fetches (book/_ext/browser_demo copies these;
+# tests/test_onnx_export.py checks that the two lists agree).
+RUNTIME_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 TORCHVISION_WEIGHTS = {"resnet18_imagenet": torchvision.models.ResNet18_Weights.IMAGENET1K_V1}
 
 
@@ -115,6 +119,23 @@ def max_abs_diff(path: Path, model: nn.Module, X: torch.Tensor) -> float:
     with torch.no_grad():
         expected = model.eval()(X).numpy()
     return float(np.abs(onnx_logits(path, X) - expected).max())
+
+
+def demo_download(root: Path, model: BrowserModel) -> dict[str, int] | None:
+    """Bytes of each file chapter 7's demo fetches: the served model, its json, the page's script and
+    style, and ONNX Runtime Web's files from ``root/node_modules`` (chapter 7).
+
+    None where onnxruntime-web is not installed (Colab): only the book build serves the demo.
+    """
+    dist = Path(root) / "node_modules" / "onnxruntime-web" / "dist"
+    static = Path(root) / "book" / "_ext" / "browser_demo" / "static"
+    if not (dist.is_dir() and static.is_dir()):
+        return None
+    files = [dist / name for name in RUNTIME_FILES] + sorted(p for p in static.iterdir() if p.is_file())
+    files += [Path(model.folder) / model.served, Path(model.folder) / CONFIG_FILE]
+    if not all(f.is_file() for f in files):
+        return None
+    return {f.name: f.stat().st_size for f in files}
 
 
 def quantize(path: Path, out: Path) -> Path:

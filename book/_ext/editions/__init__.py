@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 import yaml
+from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.transforms import SphinxTransform
 from sphinx.util import logging
@@ -102,6 +103,21 @@ class _RemoveSolutions(SphinxTransform):
         kinds = (solution_node, solution_start_node, solution_end_node)
         for node in list(self.document.findall(lambda n: isinstance(n, kinds))):
             node.parent.remove(node)
+        _remove_check_outputs(self.document)
+
+
+def _remove_check_outputs(document: nodes.document) -> None:
+    """Student edition: drop the stored outputs of check cells. The build ran each check on the
+    reference solution ("all 2 checks passed"), which the student has not written."""
+    from autograder.markers import CHECK_TAG  # here: autograder imports this package
+
+    def is_check(node: nodes.Node) -> bool:
+        return isinstance(node, nodes.container) and f"tag_{CHECK_TAG}" in node.get("classes", [])
+
+    for cell in list(document.findall(is_check)):
+        for child in list(cell.children):
+            if child.get("nb_element") == "cell_code_output":
+                cell.remove(child)
 
 
 class _CheckTracks(SphinxTransform):
