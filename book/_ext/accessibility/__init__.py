@@ -12,6 +12,9 @@
   to their name ("Colab"), lets the search field's visible text name it, hides the colour-mode
   icons' titles, and puts code blocks that scroll sideways in the tab order.
 
+- ``static/accessibility.css``: contrast the theme leaves to the page (chapter 1's source
+  listings in light and dark mode, chapter 7's table caption in dark mode).
+
 tests/test_accessibility.py runs axe-core over every page and checks each of these.
 """
 
@@ -66,5 +69,6 @@ def setup(app: Sphinx) -> dict:
     _patch_myst_nb()
     app.connect("doctree-resolved", unique_content_ids)
     app.connect("builder-inited", lambda app: app.config.html_static_path.append(str(STATIC)))
-    app.add_js_file("accessibility.js")
+    app.add_css_file("accessibility.css")
+    app.add_js_file("accessibility.js", priority=900)  # after togglebutton.js (500): its buttons exist
     return {"parallel_read_safe": True, "parallel_write_safe": True}

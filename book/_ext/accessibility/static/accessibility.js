@@ -13,8 +13,12 @@
     document.querySelectorAll(".btn__icon-container img").forEach((img) => img.setAttribute("alt", ""));
     // The theme's search field shows "Search Ctrl+K" but is named "Search": let its text name it.
     document.querySelectorAll("button.search-button-field[aria-label]").forEach((b) => b.removeAttribute("aria-label"));
-    // The colour-mode button's icons carry titles that are not its name.
-    document.querySelectorAll(".theme-switch-button i").forEach((icon) => icon.setAttribute("aria-hidden", "true"));
+    // The colour-mode button's icons carry titles ("Light") that are not its name ("Color mode"):
+    // dropped before Font Awesome turns the icons into SVGs with those titles.
+    document.querySelectorAll(".theme-switch-button i").forEach((icon) => {
+      icon.removeAttribute("title");
+      icon.setAttribute("aria-hidden", "true");
+    });
     markScrolling();
     // A solution opened shows code blocks that had no width while hidden.
     document.addEventListener("click", (event) => {
