@@ -124,5 +124,5 @@ def sweep_curves(ax: Axes, runs: dict[float, History], name: str, baseline_value
     ax.set_ylabel("top-1 accuracy")
     ax.set_title("train (solid), validation (dashed)", fontsize=11)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=9)
+    ax.legend(fontsize=10)
     return ax
