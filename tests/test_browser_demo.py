@@ -8,7 +8,7 @@
 - The page's preprocessing equals the chapter's for both kinds of weights (the stand-in's,
   and ImageNet's, which offline builds never serve), on a photo.
 - Without JavaScript, or without WebAssembly, the page still shows the build's table.
-- By keyboard alone: Tab reaches the file input (the drop zone is not a tab stop), Enter opens
+- By keyboard alone: Tab reaches the file input (the drop zone is not a tab stop), Space opens
   the file picker, and the picture of what the network sees has a text alternative.
 
 Model load and inference times measured here go to ``_build/screenshots/browser-demo.json``.
@@ -132,7 +132,7 @@ def test_page_top5_equals_pytorch_top5(browser, base_url, site, config, pretrain
 
 
 def test_the_demo_is_operated_by_keyboard(browser, base_url, config, example_file):
-    # Tab from the demo's start reaches the file input (the drop zone is no dead stop), Enter
+    # Tab from the demo's start reaches the file input (the drop zone is no dead stop), Space
     # opens the file picker, and the picture of what the network sees gets a text alternative.
     context, page, seen = open_page(browser, base_url)
     try:
@@ -149,7 +149,7 @@ def test_the_demo_is_operated_by_keyboard(browser, base_url, config, example_fil
         page.evaluate("() => document.getElementById('before-demo').focus()")
         page.keyboard.press("Tab")
         with page.expect_file_chooser() as chooser:
-            page.keyboard.press("Enter")
+            page.keyboard.press(" ")  # Space, as on any button (Chromium's file input ignores Enter)
         chooser.value.set_files(str(example_file))
         page.wait_for_selector("#resnet-demo[data-state=done]", timeout=60_000)
         label = page.get_attribute("#resnet-demo canvas.resnet-demo-seen", "aria-label")

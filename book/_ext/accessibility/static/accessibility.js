@@ -27,7 +27,8 @@
   };
   // A code block wider than the page scrolls: it must be reachable by keyboard to scroll it.
   const markScrolling = () => document.querySelectorAll(".highlight pre").forEach((pre) => {
-    if (pre.scrollWidth > pre.clientWidth && !pre.hasAttribute("tabindex")) {
+    // (The theme gives a code block tabindex -1 when it is hidden at load, in a closed solution.)
+    if (pre.scrollWidth > pre.clientWidth && pre.getAttribute("tabindex") !== "0") {
       pre.setAttribute("tabindex", "0");
       pre.setAttribute("role", "region");
       pre.setAttribute("aria-label", "code, scrolls sideways");

@@ -108,8 +108,8 @@
   // ------------------------------------------------------------ the page
 
   const input = element("input", { type: "file", accept: "image/*", className: "resnet-demo-input" });
-  // The drop zone is for the mouse only; keyboards reach the file input inside it (Enter or
-  // Space opens the file picker), so the zone itself stays out of the tab order.
+  // The drop zone is for the mouse only; keyboards reach the file input inside it (Space opens
+  // the file picker), so the zone itself stays out of the tab order.
   const drop = element("div", { className: "resnet-demo-drop" },
     ["Drop an image here, or ", element("label", {}, ["choose one: ", input])]);
   const status = element("p", { className: "resnet-demo-status", role: "status" }, ["The model loads when you reach this demo."]);
