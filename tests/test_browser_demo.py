@@ -8,6 +8,8 @@
 - The page's preprocessing equals the chapter's for both kinds of weights (the stand-in's,
   and ImageNet's, which offline builds never serve), on a photo.
 - Without JavaScript, or without WebAssembly, the page still shows the build's table.
+- By keyboard alone: Tab reaches the file input (the drop zone is not a tab stop), Space opens
+  the file picker, and the picture of what the network sees has a text alternative.
 
 Model load and inference times measured here go to ``_build/screenshots/browser-demo.json``.
 """
@@ -127,6 +129,38 @@ def test_page_top5_equals_pytorch_top5(browser, base_url, site, config, pretrain
     times[path.name] = {"load_ms": float(timing["loadMs"]), "inference_ms": float(timing["inferenceMs"]),
                         "max_prob_diff": max(abs(p - q) for (_, p), (_, q) in zip(got, want))}
     record.write_text(json.dumps(times, indent=1))
+
+
+def test_the_demo_is_operated_by_keyboard(browser, base_url, config, example_file):
+    # Tab from the demo's start reaches the file input (the drop zone is no dead stop), Space
+    # opens the file picker, and the picture of what the network sees gets a text alternative.
+    context, page, seen = open_page(browser, base_url)
+    try:
+        page.evaluate("""() => { const s = document.createElement('button'); s.id = 'before-demo'; s.textContent = 'start';
+                                 document.getElementById('resnet-demo').before(s); s.focus(); }""")
+        stops = []
+        for _ in range(3):  # the tab stops inside the demo, in order
+            page.keyboard.press("Tab")
+            inside = page.evaluate("() => document.getElementById('resnet-demo').contains(document.activeElement)")
+            if not inside:
+                break
+            stops.append(page.evaluate("() => document.activeElement.outerHTML.slice(0, 60)"))
+        assert len(stops) == 1 and stops[0].startswith('<input type="file"'), stops
+        page.evaluate("() => document.getElementById('before-demo').focus()")
+        page.keyboard.press("Tab")
+        with page.expect_file_chooser() as chooser:
+            page.keyboard.press(" ")  # Space, as on any button (Chromium's file input ignores Enter)
+        chooser.value.set_files(str(example_file))
+        page.wait_for_selector("#resnet-demo[data-state=done]", timeout=60_000)
+        label = page.get_attribute("#resnet-demo canvas.resnet-demo-seen", "aria-label")
+        role = page.get_attribute("#resnet-demo canvas.resnet-demo-seen", "role")
+    finally:
+        context.close()
+    assert seen["errors"] == []
+    assert role == "img"
+    _, c, h, w = config["input"]["shape"]
+    assert label.startswith("What the network sees") and f"{w} by {h} pixels" in label, label
+    assert ("grey" in label) == (c == 1), label
 
 
 def test_every_request_goes_to_the_sites_own_origin(browser, base_url, example_file):

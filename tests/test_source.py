@@ -68,11 +68,13 @@ def test_show_source_numbers_and_marks_lines():
     assert [r for r in rows if " > " in r] == [f"{n} >         out += identity"]
     assert rows[0].split()[0] == str(shown.start) and rows[0].split()[1:3] == ["def", "forward(self,"]
     page = shown._repr_html_()
-    marked = re.findall(r'<span style="background-color: #ffd966">(.*?)\n</span>', page)
+    marked = re.findall(r'<span class="hll">(.*?)\n</span>', page)
     assert [html.unescape(re.sub("<[^>]+>", "", m)).split() for m in marked] == [
         [str(n), "out", "+=", "identity"]]
     last = shown.start + len(shown.lines) - 1
     assert f"torchvision/models/resnet.py, lines {shown.start}-{last}" in page  # no machine paths
+    # Colours come from the page's theme (light and dark palettes), never inline.
+    assert 'style="color' not in page and "<div class=\"highlight\">" in page
 
 
 def test_show_source_refuses_a_line_it_does_not_show():

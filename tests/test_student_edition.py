@@ -244,7 +244,7 @@ def _tiny_book(root: Path) -> Path:
         "repository:\n  url: https://github.com/example-org/example-repo\n  branch: main\n"
         "launch_buttons:\n  colab_url: https://colab.research.google.com\n"
         "parse:\n  myst_enable_extensions: [colon_fence, dollarmath]\n"
-        f"sphinx:\n  local_extensions:\n    offline_site: {EXT}\n    editions: {EXT}\n"
+        f"sphinx:\n  local_extensions:\n    offline_site: {EXT}\n    editions: {EXT}\n    accessibility: {EXT}\n"
         "  extra_extensions: [sphinx_exercise, sphinx_togglebutton]\n"
         "  config:\n    mathjax_path: mathjax/tex-svg.js\n    html_context:\n      default_mode: light\n"
     )

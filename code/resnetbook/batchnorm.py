@@ -27,16 +27,17 @@ def plot_channel_map(ax: Axes, x: torch.Tensor, y: torch.Tensor, channel: int,
         raise ValueError(f"channel must be in [0, {x.shape[1]}), got {channel}")
     xs = x[:, channel].detach().flatten().cpu()[:max_points]
     ys = y[:, channel].detach().flatten().cpu()[:max_points]
-    ax.scatter(xs, ys, s=4, alpha=0.5, label="layer output")
+    ax.scatter(xs, ys, s=4, alpha=0.5, color="C0", label="layer output")
     if slope is not None and intercept is not None:
         grid = torch.linspace(float(xs.min()), float(xs.max()), 2)
         sign = "+" if intercept >= 0 else "-"
-        ax.plot(grid, slope * grid + intercept, color="tab:red", lw=1, ls="--",
+        ax.plot(grid, slope * grid + intercept, color="C1", lw=2, ls="--",
                 label=f"{slope:.3g} x {sign} {abs(intercept):.3g}")
-    ax.set_title(f"channel {channel}", fontsize=9)
-    ax.set_xlabel("input")
-    ax.set_ylabel("output")
-    ax.legend(fontsize=7)
+    ax.set_title(f"channel {channel}", fontsize=11)
+    ax.set_xlabel("input", fontsize=11)
+    ax.set_ylabel("output", fontsize=11)
+    ax.tick_params(labelsize=10)
+    ax.legend(fontsize=10, markerscale=3)
     return ax
 
 

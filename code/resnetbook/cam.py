@@ -85,7 +85,7 @@ def last_stage_features(model: nn.Module, x: Tensor, target: nn.Module | None = 
 
 
 def plot_top_cams(axes: list[plt.Axes], image: np.ndarray, maps: Tensor, logits: Tensor,
-                  categories: list[str]) -> list[int]:
+                  categories: list[str], fontsize: float = 12) -> list[int]:
     """Overlay the class maps (classes, h, w) of the ``len(axes)`` most probable classes on ``image`` (chapter 4, problem 3c).
 
     Returns the class indices shown, most probable first.
@@ -93,5 +93,5 @@ def plot_top_cams(axes: list[plt.Axes], image: np.ndarray, maps: Tensor, logits:
     probs = logits.softmax(-1)
     top = probs.topk(len(axes)).indices.tolist()
     for ax, k in zip(axes, top):
-        plot_map_over_image(ax, image, maps[k].detach().cpu(), f"{categories[k]}\np={probs[k]:.3g}")
+        plot_map_over_image(ax, image, maps[k].detach().cpu(), f"{categories[k]}\np={probs[k]:.3g}", fontsize=fontsize)
     return top

@@ -146,32 +146,39 @@ def trained(X: torch.Tensor, y: torch.Tensor, recipe: Recipe, depth: int, shortc
     return curve
 
 
+# Okabe & Ito's colour-blind-safe colours: blue, vermilion-orange, reddish purple.
+_DEPTH_COLOURS = {"20": "#0072B2", "56": "#E69F00", "γ=1": "#CC79A7"}
+
+
 def plot_curves(ax: Axes, curves: dict[str, Curve], window: int = 20) -> Axes:
     """Smoothed training error against the step, plain dashed and residual solid, as in the paper's Figure 6 (chapter 6)."""
     for i, (label, curve) in enumerate(curves.items()):
         style = "-" if label.startswith("residual") else "--"
         ax.plot(range(1, len(curve.errors) + 1), 100 * curve.smoothed(window), style, label=label,
-                color="C1" if label.endswith("-56") else "C0", lw=2 if label.endswith("-56") else 1.2)
+                color=_DEPTH_COLOURS["56" if label.endswith("-56") else "20"], lw=2 if label.endswith("-56") else 1.5)
     ax.set_xlabel("training step (batch)")
-    ax.set_ylabel(f"training error, % (mean of last {window} batches)")
+    ax.set_ylabel(f"training error, %\n(mean of last {window} batches)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=10)
     return ax
 
 
 def plot_grad_norms(ax: Axes, norms: dict[str, Sequence[float]]) -> Axes:
     """Gradient norm against the block's depth, log scale, one line per network (chapter 6).
 
-    Plain networks dashed, residual ones solid (dotted for a label with "γ=1", the
-    residual network initialized like the plain one); 56-layer networks orange.
+    Each line differs from the others by colour (Okabe and Ito's colour-blind-safe palette),
+    marker and line style: plain dashed with squares, residual solid with circles, the
+    residual network with every γ at one (a label with "γ=1") dotted with triangles;
+    20-layer networks blue, 56-layer ones orange, γ=1 purple.
     """
     for label, values in norms.items():
-        style = ":" if "γ=1" in label else "-" if label.startswith("residual") else "--"
-        ax.plot(range(len(values)), values, style, marker="o", ms=3, label=label,
-                color="C1" if "-56" in label else "C0")
+        kind = "gamma1" if "γ=1" in label else "residual" if label.startswith("residual") else "plain"
+        style, marker = {"gamma1": (":", "^"), "residual": ("-", "o"), "plain": ("--", "s")}[kind]
+        colour = _DEPTH_COLOURS["γ=1" if kind == "gamma1" else "56" if "-56" in label else "20"]
+        ax.plot(range(len(values)), values, style, marker=marker, ms=5, lw=1.8, label=label, color=colour)
     ax.set_yscale("log")
     ax.set_xlabel("block (0 = first block, input side)")
     ax.set_ylabel("‖dL/d(input of block)‖")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=10)
     return ax

@@ -308,6 +308,17 @@ def enlarged(image: torch.Tensor, detections: Detections, factor: int) -> tuple[
     return big, {**detections, "boxes": detections["boxes"] * factor}
 
 
+def caption_style(font_size: int = 16) -> dict:
+    """Keyword arguments for ``draw_bounding_boxes`` that make box captions legible on any garment:
+    DejaVu Sans (matplotlib's font) at ``font_size`` pixels, white on a dark red label (contrast
+    over 7:1), chapter 7. At the chapter's 3x enlargement a 16-pixel caption shows at about 11
+    pixels on the page."""
+    from matplotlib import font_manager
+
+    return {"font": font_manager.findfont("DejaVu Sans"), "font_size": font_size, "fill_labels": True,
+            "label_colors": "white", "label_background_colors": "#a50f15"}
+
+
 def show(ax: Axes, image: torch.Tensor, title: str | None = None, boxes: torch.Tensor | None = None,
          iou_threshold: float = 0.5) -> Axes:
     """A uint8 ``[3, H, W]`` image (e.g. from ``draw_bounding_boxes``) on ``ax``, without ticks (chapter 7).
@@ -320,7 +331,7 @@ def show(ax: Axes, image: torch.Tensor, title: str | None = None, boxes: torch.T
     ax.imshow(image.permute(1, 2, 0).numpy())
     ax.set_axis_off()
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=12)
     if boxes is not None and len(boxes):
         _outline(ax, boxes.float(), iou_threshold)
     return ax

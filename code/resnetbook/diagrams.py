@@ -25,7 +25,7 @@ def _box(ax: Axes, x: float, y: float, text: str, color: str, w: float = 2.2, h:
     """A rounded box centred at (x, y) with a label."""
     ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.05",
                                 fc=color, ec="black", ls="--" if dashed else "-", lw=1))
-    ax.text(x, y, text, ha="center", va="center", fontsize=8)
+    ax.text(x, y, text, ha="center", va="center", fontsize=9)
 
 
 def _arrow(ax: Axes, a: tuple[float, float], b: tuple[float, float], **style: Any) -> None:
@@ -62,7 +62,7 @@ def _block_shortcut(ax: Axes, projected: bool, plus_y: float, label_y: float) ->
     ax.plot([0, 1.9, 1.9], [5.6, 5.6, plus_y], **style)
     _arrow(ax, (1.9, plus_y), (0.22, plus_y), **style)
     label = "projection $W_s\\mathbf{x}$\n1x1 conv + BN" if projected else "identity $\\mathbf{x}$"
-    ax.text(2.2, label_y, label, ha="left", va="center", fontsize=8, color=_SHORTCUT_LINE)
+    ax.text(2.2, label_y, label, ha="left", va="center", fontsize=9, color=_SHORTCUT_LINE)
 
 
 def draw_block(ax: Axes, block: nn.Module, title: str = "") -> Axes:
@@ -110,7 +110,7 @@ def draw_stages(ax: Axes, model: nn.Module, stages: tuple[str, ...] = ("layer1",
         _arrow(ax, (x - 1.1, 0.45), (x + 1.1, 0.45), connectionstyle="arc3,rad=-0.6",
                **_shortcut_style(projected))
         ax.text(x, 1.35, "projection" if projected else "identity", ha="center",
-                fontsize=8, color=_SHORTCUT_LINE)
+                fontsize=9, color=_SHORTCUT_LINE)
     ax.set_xlim(-1.5, 3.0 * len(blocks) - 1.5)
     ax.set_ylim(-0.9, 1.8)
     ax.axis("off")

@@ -13,7 +13,10 @@ from pygments.lexers import PythonLexer
 
 from resnetbook.source import package_path
 
-_HIGHLIGHT = "background-color: #ffd966"
+# Outside the book (Jupyter, Colab: no data-theme on <html>) the highlighted lines get this
+# background; in the book the theme's Pygments palettes colour the tokens and the lines, in light
+# and dark mode (book/_static/custom.css marks the highlighted lines in bold too).
+_OUTSIDE_THE_BOOK = "<style>html:not([data-theme]) .resnetbook-source .hll {background-color: #ffd966}</style>"
 
 
 @dataclass(frozen=True)
@@ -37,14 +40,12 @@ class HighlightedSource:
 
     def _repr_html_(self) -> str:
         relative = sorted(n - self.start + 1 for n in self.highlight)
-        formatter = HtmlFormatter(linenos="inline", linenostart=self.start, hl_lines=relative,
-                                  noclasses=True, style="friendly")
+        # Token classes, not inline colours: the page's theme colours them for its light or dark mode.
+        formatter = HtmlFormatter(linenos="inline", linenostart=self.start, hl_lines=relative)
         body = render("".join(self.lines), PythonLexer(stripnl=False), formatter)
-        # Pygments' default highlight is too pale to spot on the book's pages.
-        body = body.replace(f"background-color: {formatter.style.highlight_color}", _HIGHLIGHT)
         caption = f"{self.label}, lines {self.start}-{self.start + len(self.lines) - 1}"
-        return (f"<div><p style='margin:0;font-size:85%;color:#555'>{html.escape(caption)}</p>"
-                f"{body}</div>")
+        return (f"<div class='resnetbook-source'>{_OUTSIDE_THE_BOOK}"
+                f"<p class='resnetbook-source-caption'>{html.escape(caption)}</p>{body}</div>")
 
 
 def show_source(obj: object, highlight: Iterable[int] = ()) -> HighlightedSource:

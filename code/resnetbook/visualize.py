@@ -93,7 +93,7 @@ def conv_kernel_grid(
 def plot_grid(ax: plt.Axes, grid: Tensor, title: str = "") -> plt.Axes:
     """Show a grid from ``first_conv_grid``/``conv_kernel_grid`` without axes (chapter 4)."""
     ax.imshow(grid.numpy(), cmap="gray" if grid.dim() == 2 else None, interpolation="nearest")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=11)
     ax.axis("off")
     return ax
 
@@ -122,21 +122,28 @@ def show_image(ax: plt.Axes, image: np.ndarray | Tensor) -> None:
     ax.axis("off")
 
 
+MAP_CMAP = "viridis"  # perceptually uniform, legible in grey and to colour-blind readers
+
+
 def plot_map_over_image(
-    ax: plt.Axes, image: np.ndarray, fmap: Tensor, title: str = "", alpha: float = 0.5,
-    smooth: bool = True,
+    ax: plt.Axes, image: np.ndarray, fmap: Tensor, title: str = "", alpha: float = 0.6,
+    smooth: bool = True, colorbar: bool = True, fontsize: float = 12,
 ) -> plt.Axes:
     """Overlay a feature map or CAM, upsampled to the image size, on the image (chapter 4).
 
-    The colour scale runs from the map's own minimum to its maximum, so colours show
-    where it is high *relative to itself*; compare values between maps with numbers,
-    not colours.
+    The colour scale (viridis: dark blue low, yellow high) runs from the map's own minimum
+    to its maximum, which the colour bar beside it reads off; compare values between maps
+    with those numbers, not with colours.
     """
     image = np.asarray(image)
     heat = upsample_map(fmap.detach().cpu(), image.shape[:2], smooth)
     show_image(ax, image)
-    ax.imshow(heat.numpy(), cmap="jet", alpha=alpha)  # matplotlib scales the colours to [min, max]
-    ax.set_title(title, fontsize=9)
+    shown = ax.imshow(heat.numpy(), cmap=MAP_CMAP, alpha=alpha)  # matplotlib scales the colours to [min, max]
+    if colorbar:
+        bar = ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
+        bar.solids.set_alpha(1)
+        bar.ax.tick_params(labelsize=fontsize)
+    ax.set_title(title, fontsize=fontsize)
     return ax
 
 

@@ -108,10 +108,14 @@
   // ------------------------------------------------------------ the page
 
   const input = element("input", { type: "file", accept: "image/*", className: "resnet-demo-input" });
-  const drop = element("div", { className: "resnet-demo-drop", tabIndex: 0 },
+  // The drop zone is for the mouse only; keyboards reach the file input inside it (Space opens
+  // the file picker), so the zone itself stays out of the tab order.
+  const drop = element("div", { className: "resnet-demo-drop" },
     ["Drop an image here, or ", element("label", {}, ["choose one: ", input])]);
   const status = element("p", { className: "resnet-demo-status", role: "status" }, ["The model loads when you reach this demo."]);
+  // The picture of the model's input; its text alternative is written with each result (describeSeen).
   const seen = element("canvas", { className: "resnet-demo-seen", width: 112, height: 112, title: "what the network sees" });
+  seen.setAttribute("role", "img");
   const rows = element("tbody");
   const table = element("table", { className: "resnet-demo-top5 table" }, [
     element("caption", {}, ["Top 5 of the book's ResNet for your image"]),
@@ -172,6 +176,16 @@
     const big = seen.getContext("2d");
     big.imageSmoothingEnabled = false;
     big.drawImage(small, 0, 0, seen.width, seen.height);
+    seen.setAttribute("aria-label", describeSeen(shape, spec));
+  }
+
+  /** The canvas's text alternative: what the network receives, in words. */
+  function describeSeen(shape, spec) {
+    const [, c, h, w] = shape;
+    const colour = c === 1 ? "in shades of grey (the image's luma)" : "in colour";
+    const how = spec.kind === "gray" ? `resized to ${w} by ${h} pixels`
+      : `its shorter side resized to ${spec.resize} pixels and the centre ${w} by ${h} cropped`;
+    return `What the network sees: your image ${how}, ${colour}, enlarged to ${seen.width} pixels.`;
   }
 
   async function classify(file) {

@@ -1,0 +1,39 @@
+/* The book's pages for keyboard and screen-reader users (book/_ext/accessibility).
+ * Loaded after togglebutton.js and the theme's scripts; runs once the page is parsed. */
+(() => {
+  const fix = () => {
+    // Each solution toggle is named after what it opens ("Solution to Exercise 4.2 (...)"),
+    // not sphinx-togglebutton's "Toggle hidden content".
+    document.querySelectorAll(".admonition .toggle-button").forEach((button) => {
+      const title = button.closest(".admonition").querySelector(".admonition-title");
+      const text = title ? title.textContent.replace(/\s+/g, " ").trim() : "";
+      if (text) button.setAttribute("aria-label", text);
+    });
+    // A launch button's logo sits next to its name ("Colab"): decorative.
+    document.querySelectorAll(".btn__icon-container img").forEach((img) => img.setAttribute("alt", ""));
+    // The theme's search field shows "Search Ctrl+K" but is named "Search": let its text name it.
+    document.querySelectorAll("button.search-button-field[aria-label]").forEach((b) => b.removeAttribute("aria-label"));
+    // The colour-mode button's icons carry titles ("Light") that are not its name ("Color mode"):
+    // dropped before Font Awesome turns the icons into SVGs with those titles.
+    document.querySelectorAll(".theme-switch-button i").forEach((icon) => {
+      icon.removeAttribute("title");
+      icon.setAttribute("aria-hidden", "true");
+    });
+    markScrolling();
+    // A solution opened shows code blocks that had no width while hidden.
+    document.addEventListener("click", (event) => {
+      if (event.target.closest(".toggle-button, .admonition-title")) requestAnimationFrame(markScrolling);
+    });
+  };
+  // A code block wider than the page scrolls: it must be reachable by keyboard to scroll it.
+  const markScrolling = () => document.querySelectorAll(".highlight pre").forEach((pre) => {
+    // (The theme gives a code block tabindex -1 when it is hidden at load, in a closed solution.)
+    if (pre.scrollWidth > pre.clientWidth && pre.getAttribute("tabindex") !== "0") {
+      pre.setAttribute("tabindex", "0");
+      pre.setAttribute("role", "region");
+      pre.setAttribute("aria-label", "code, scrolls sideways");
+    }
+  });
+  if (document.readyState === "complete") fix();
+  else document.addEventListener("DOMContentLoaded", fix);
+})();
