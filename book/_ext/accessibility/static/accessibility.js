@@ -20,10 +20,10 @@
       icon.setAttribute("aria-hidden", "true");
     });
     markScrolling();
-    // A solution opened shows code blocks that had no width while hidden.
-    document.addEventListener("click", (event) => {
-      if (event.target.closest(".toggle-button, .admonition-title")) requestAnimationFrame(markScrolling);
-    });
+    // A solution opened shows code blocks that had no width while hidden: check each block again
+    // whenever its size changes (the toggle's transition ends after the click).
+    const observer = new ResizeObserver(markScrolling);
+    document.querySelectorAll(".highlight pre").forEach((pre) => observer.observe(pre));
   };
   // A code block wider than the page scrolls: it must be reachable by keyboard to scroll it.
   const markScrolling = () => document.querySelectorAll(".highlight pre").forEach((pre) => {
