@@ -7,12 +7,12 @@ import base64
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
-from IPython.utils.capture import capture_output  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
 
-from resnetbook import figures  # noqa: E402
+from resnetbook import figures
 
 ALT = "A line that rises from 1 to 3 over three steps: it only goes up."
 

@@ -4,7 +4,6 @@ the json holds what the page needs, and the spec of the preprocessing is the mod
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np

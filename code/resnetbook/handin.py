@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
+
+from resnetbook import settings
 
 HANDIN_TAG, STUB_TAG = "handin", "student-stub"
 STUB_RAISE = "raise NotImplementedError()"
@@ -128,7 +129,7 @@ def check(notebook: NotebookNode, history: list[str] | None = None, current: int
 
 def in_colab() -> bool:
     """Whether this kernel runs in Google Colab."""
-    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+    return "google.colab" in sys.modules or settings.runtime_variable("COLAB_RELEASE_TAG") is not None
 
 
 def colab_notebook() -> NotebookNode:
@@ -144,7 +145,7 @@ def colab_notebook() -> NotebookNode:
 def saved_path(name: str, shell: object | None) -> Path:
     """The saved file of this notebook: VS Code's or Jupyter's session path, else ``NAME.ipynb`` here."""
     namespace = getattr(shell, "user_ns", {}) or {}
-    for candidate in (namespace.get("__vsc_ipynb_file__"), os.environ.get("JPY_SESSION_NAME")):
+    for candidate in (namespace.get("__vsc_ipynb_file__"), settings.runtime_variable("JPY_SESSION_NAME")):
         if not candidate or not str(candidate).endswith(".ipynb"):
             continue
         for path in (Path(candidate), Path.cwd() / Path(candidate).name):  # the server may give it from its root

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import nbformat
 
+from resnetbook import settings
+
 DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage"]  # Colab and containers run as root
 LOAD_TIMEOUT_MS = 60_000
@@ -59,7 +61,7 @@ def notebook_html(notebook: nbformat.NotebookNode) -> str:
 
 def chromium_options() -> dict:
     """Playwright's launch options: the Chromium of ``RESNETBOOK_CHROMIUM`` or Debian's, else Playwright's."""
-    choice = os.environ.get("RESNETBOOK_CHROMIUM")
+    choice = settings.runtime_variable("RESNETBOOK_CHROMIUM")
     if choice == "playwright" or (choice is None and not DEBIAN_CHROMIUM.is_file()):
         return {"args": CHROMIUM_ARGS}
     path = Path(choice) if choice else DEBIAN_CHROMIUM

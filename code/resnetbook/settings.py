@@ -109,6 +109,12 @@ def _parse(values: tuple[str, ...]) -> Settings:
     return Settings(**{f.name: f.metadata["parse"](value) for f, value in zip(fields(Settings), values)})
 
 
+def runtime_variable(name: str) -> str | None:
+    """A variable that the notebook's runtime or the tests set, not a book setting (the hand-in:
+    ``COLAB_RELEASE_TAG``, ``JPY_SESSION_NAME``, ``RESNETBOOK_CHROMIUM``); it changes no result."""
+    return os.environ.get(name)
+
+
 def current() -> Settings:
     """The settings of this process, from its environment (every module of the package)."""
     return Settings.from_environ(os.environ)

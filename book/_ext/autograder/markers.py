@@ -16,7 +16,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
-import re
 from dataclasses import dataclass
 
 from nbformat import NotebookNode
