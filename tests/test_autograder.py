@@ -72,13 +72,7 @@ def edited(notebook: nbformat.NotebookNode, function: str, old: str, new: str) -
 
 def grade(archive: Path, scratch: Path, files: dict[str, bytes]) -> dict:
     """Run the archive's run_autograder on ``files`` in Gradescope's layout under ``scratch``; its results."""
-    for folder in ("source", "submission", "results"):
-        (scratch / folder).mkdir(parents=True)
-    with zipfile.ZipFile(archive) as zf:
-        zf.extractall(scratch / "source")
-    (scratch / "run_autograder").write_bytes((scratch / "source" / "run_autograder").read_bytes())
-    for name, data in files.items():
-        (scratch / "submission" / name).write_bytes(data)
+    container.layout(archive, scratch, files)
     env = {**os.environ, **LIMITS, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "PYTHONPATH": str(scratch / "source" / "package")}  # setup.sh would install it
     where = subprocess.run([sys.executable, "-c", "import resnetbook; print(resnetbook.__file__)"],
