@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import re
 
 import matplotlib
 
@@ -13,6 +15,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from resnetbook import figures
+from support import toc_sources
 
 ALT = "A line that rises from 1 to 3 over three steps: it only goes up."
 
@@ -65,3 +68,13 @@ def test_show_refuses_small_text_and_missing_descriptions():
     with pytest.raises(ValueError, match="must say what is plotted"):
         figures.show(line_figure(4), "a plot")
     plt.close("all")
+
+
+@pytest.mark.parametrize("chapter", [s for s in toc_sources() if s.suffix == ".ipynb"], ids=lambda s: s.stem)
+def test_every_figure_a_chapter_draws_is_shown_with_its_description(chapter):
+    """A cell that makes a figure shows it with figures.show, which gives it its alt text (WCAG 1.1.1)."""
+    notebook = json.loads(chapter.read_text(encoding="utf-8"))
+    bare = [i for i, cell in enumerate(notebook["cells"]) if cell["cell_type"] == "code"
+            and re.search(r"plt\.(subplots|figure)\(", "".join(cell["source"]))
+            and "figures.show(" not in "".join(cell["source"])]
+    assert bare == [], f"cells {bare} draw a figure that figures.show does not display"

@@ -85,15 +85,22 @@ def test_the_book_has_math_and_figures(reports):
 
 @pytest.mark.parametrize("path", CHAPTERS)
 def test_colab_link_opens_a_notebook_in_the_repository(reports, path):
+    """One Colab button per student notebook of the chapter: the common one, then one per track that has its own."""
     repo, branch = _repository()
     links = [m for m in map(COLAB.match, reports(path)["links"]) if m]
-    assert len(links) == 1, f"expected one Colab link, found {[m.group(0) for m in links]}"
-    link = links[0]
-    assert (link["repo"], link["branch"]) == (repo, branch)
-    assert _tracked(link["path"]), f"{link['path']} is not in the repository"
-    student = Path(path).parent / "student" / Path(path).with_suffix(".ipynb").name
-    if (ROOT / student).exists():
-        assert link["path"] == student.as_posix(), "Colab should open the student notebook"
+    name = Path(path).with_suffix(".ipynb").name
+    student = Path(path).parent / "student"
+    if not (ROOT / student / name).exists():
+        assert len(links) == 1, f"expected one Colab link, found {[m.group(0) for m in links]}"
+        assert _tracked(links[0]["path"]), f"{links[0]['path']} is not in the repository"
+        return
+    tracks = sorted((student / folder.name / name).as_posix() for folder in (ROOT / student).iterdir() if (folder / name).is_file())
+    paths = [link["path"] for link in links]
+    assert paths[:1] == [(student / name).as_posix()], "Colab should open the student notebook first"
+    assert sorted(paths[1:]) == tracks, "one more Colab button per track's own notebook"
+    for link in links:
+        assert (link["repo"], link["branch"]) == (repo, branch)
+        assert _tracked(link["path"]), f"{link['path']} is not in the repository"
 
 
 @pytest.mark.parametrize("path", CHAPTERS)

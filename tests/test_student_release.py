@@ -52,7 +52,7 @@ def test_release_holds_the_notebooks_the_package_and_a_readme(released):
     chapters = editions.chapters(ROOT)
     assert sorted(p.name for p in released.glob("*.ipynb")) == sorted(p.name for p in chapters)
     assert (released / "code" / "pyproject.toml").is_file() and (released / "code" / "resnetbook" / "check").is_dir()
-    assert not any(name in p.parts for p in released.rglob("*") for name in ("tests", "_ext", "__pycache__"))
+    assert not any(name in p.relative_to(released).parts for p in released.rglob("*") for name in ("tests", "_ext", "__pycache__"))
     readme = (released / "README.md").read_text()
     for chapter in chapters:
         assert f"https://colab.research.google.com/github/{REPO}/blob/main/{chapter.name}" in readme

@@ -150,12 +150,26 @@ def trained(X: torch.Tensor, y: torch.Tensor, recipe: Recipe, depth: int, shortc
 _DEPTH_COLOURS = {"20": "#0072B2", "56": "#E69F00", "γ=1": "#CC79A7"}
 
 
+def line_style(label: str) -> dict:
+    """How a network's line looks in chapter 6's figures, from its label.
+
+    Each network differs from the others by colour (Okabe and Ito's colour-blind-safe palette),
+    line style and marker: plain dashed with squares, residual solid with circles, the residual
+    network with every γ at one (a label with "γ=1") dotted with triangles; 20-layer networks
+    blue, 56-layer ones orange, γ=1 purple.
+    """
+    kind = "gamma1" if "γ=1" in label else "residual" if label.startswith("residual") else "plain"
+    style, marker = {"gamma1": (":", "^"), "residual": ("-", "o"), "plain": ("--", "s")}[kind]
+    colour = _DEPTH_COLOURS["γ=1" if kind == "gamma1" else "56" if "-56" in label else "20"]
+    return {"linestyle": style, "marker": marker, "color": colour}
+
+
 def plot_curves(ax: Axes, curves: dict[str, Curve], window: int = 20) -> Axes:
     """Smoothed training error against the step, plain dashed and residual solid, as in the paper's Figure 6 (chapter 6)."""
-    for i, (label, curve) in enumerate(curves.items()):
-        style = "-" if label.startswith("residual") else "--"
-        ax.plot(range(1, len(curve.errors) + 1), 100 * curve.smoothed(window), style, label=label,
-                color=_DEPTH_COLOURS["56" if label.endswith("-56") else "20"], lw=2 if label.endswith("-56") else 1.5)
+    for label, curve in curves.items():
+        steps = range(1, len(curve.errors) + 1)
+        ax.plot(steps, 100 * curve.smoothed(window), label=label, lw=2 if "-56" in label else 1.5,
+                markevery=max(1, len(steps) // 8), ms=5, **line_style(label))
     ax.set_xlabel("training step (batch)")
     ax.set_ylabel(f"training error, %\n(mean of last {window} batches)")
     ax.grid(alpha=0.3)
@@ -164,18 +178,9 @@ def plot_curves(ax: Axes, curves: dict[str, Curve], window: int = 20) -> Axes:
 
 
 def plot_grad_norms(ax: Axes, norms: dict[str, Sequence[float]]) -> Axes:
-    """Gradient norm against the block's depth, log scale, one line per network (chapter 6).
-
-    Each line differs from the others by colour (Okabe and Ito's colour-blind-safe palette),
-    marker and line style: plain dashed with squares, residual solid with circles, the
-    residual network with every γ at one (a label with "γ=1") dotted with triangles;
-    20-layer networks blue, 56-layer ones orange, γ=1 purple.
-    """
+    """Gradient norm against the block's depth, log scale, one line per network, styled by :func:`line_style` (chapter 6)."""
     for label, values in norms.items():
-        kind = "gamma1" if "γ=1" in label else "residual" if label.startswith("residual") else "plain"
-        style, marker = {"gamma1": (":", "^"), "residual": ("-", "o"), "plain": ("--", "s")}[kind]
-        colour = _DEPTH_COLOURS["γ=1" if kind == "gamma1" else "56" if "-56" in label else "20"]
-        ax.plot(range(len(values)), values, style, marker=marker, ms=5, lw=1.8, label=label, color=colour)
+        ax.plot(range(len(values)), values, ms=5, lw=1.8, label=label, **line_style(label))
     ax.set_yscale("log")
     ax.set_xlabel("block (0 = first block, input side)")
     ax.set_ylabel("‖dL/d(input of block)‖")

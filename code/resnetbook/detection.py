@@ -299,13 +299,23 @@ def held_out_scenes(n: int, seed: int = HELD_OUT_SEED) -> list[scenes.Scene]:
 # ---------------------------------------------------------------- drawing
 
 
-def enlarged(image: torch.Tensor, detections: Detections, factor: int) -> tuple[torch.Tensor, Detections]:
+def enlarged(image: torch.Tensor, detections: Detections, factor: int, margin: int = 0) -> tuple[torch.Tensor, Detections]:
     """``image`` (uint8 ``[3, H, W]``) and its detections ``factor`` times larger, so that captions
-    drawn on a small scene stay legible (chapter 7)."""
+    drawn on a small scene stay legible, with ``margin`` black pixels added on the right, so that
+    a caption that starts near the right edge is not cut off (chapter 7)."""
     if not isinstance(factor, int) or factor < 1:
         raise ValueError(f"factor must be a positive integer, got {factor!r}")
     big = image.repeat_interleave(factor, dim=1).repeat_interleave(factor, dim=2)
+    big = torch.nn.functional.pad(big, (0, margin))
     return big, {**detections, "boxes": detections["boxes"] * factor}
+
+
+def caption_margin(categories: list[str], font_size: int = 16) -> int:
+    """The width in pixels of the widest caption ``"<class> 0.00"`` in :func:`caption_style`'s font (chapter 7)."""
+    from PIL import ImageFont
+
+    font = ImageFont.truetype(caption_style(font_size)["font"], font_size)
+    return int(max(font.getlength(f"{name} 0.00") for name in categories)) + 4
 
 
 def caption_style(font_size: int = 16) -> dict:

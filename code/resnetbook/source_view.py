@@ -15,7 +15,7 @@ from resnetbook.source import package_path
 
 # Outside the book (Jupyter, Colab: no data-theme on <html>) the highlighted lines get this
 # background; in the book the theme's Pygments palettes colour the tokens and the lines, in light
-# and dark mode (book/_static/custom.css marks the highlighted lines in bold too).
+# and dark mode (book/_ext/accessibility/static/accessibility.css marks the highlighted lines in bold too).
 _OUTSIDE_THE_BOOK = "<style>html:not([data-theme]) .resnetbook-source .hll {background-color: #ffd966}</style>"
 
 
