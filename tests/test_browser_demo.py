@@ -136,6 +136,10 @@ def test_the_demo_is_operated_by_keyboard(browser, base_url, config, example_fil
     # opens the file picker, and the picture of what the network sees gets a text alternative.
     context, page, seen = open_page(browser, base_url)
     try:
+        page.wait_for_selector("#resnet-demo input[type=file]", state="attached", timeout=60_000)  # the demo is built
+        # Playwright intercepts file pickers from its first "filechooser" listener on, asynchronously:
+        # listen from the start, so that the picker Space opens below is not missed
+        page.on("filechooser", lambda chooser: None)
         page.evaluate("""() => { const s = document.createElement('button'); s.id = 'before-demo'; s.textContent = 'start';
                                  document.getElementById('resnet-demo').before(s); s.focus(); }""")
         stops = []
@@ -146,9 +150,12 @@ def test_the_demo_is_operated_by_keyboard(browser, base_url, config, example_fil
                 break
             stops.append(page.evaluate("() => document.activeElement.outerHTML.slice(0, 60)"))
         assert len(stops) == 1 and stops[0].startswith('<input type="file"'), stops
+        # the demo loads its model when it scrolls into view: choose a file once it is ready, as its status asks
+        page.wait_for_selector("#resnet-demo[data-state=ready]", timeout=60_000)
         page.evaluate("() => document.getElementById('before-demo').focus()")
         page.keyboard.press("Tab")
-        with page.expect_file_chooser() as chooser:
+        assert page.evaluate("() => document.activeElement.type") == "file"
+        with page.expect_file_chooser(timeout=60_000) as chooser:
             page.keyboard.press(" ")  # Space, as on any button (Chromium's file input ignores Enter)
         chooser.value.set_files(str(example_file))
         page.wait_for_selector("#resnet-demo[data-state=done]", timeout=60_000)

@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
@@ -78,3 +79,14 @@ def test_every_figure_a_chapter_draws_is_shown_with_its_description(chapter):
             and re.search(r"plt\.(subplots|figure)\(", "".join(cell["source"]))
             and "figures.show(" not in "".join(cell["source"])]
     assert bare == [], f"cells {bare} draw a figure that figures.show does not display"
+
+
+def test_text_painted_into_an_image_is_measured_as_the_page_shows_it():
+    fig, ax = plt.subplots(figsize=(3.44, 3.44))  # 344 px: the page shows it at its own size
+    ax.imshow(np.zeros((86, 86, 3), np.uint8))      # the image is enlarged about four times on the axes
+    ax.set_position([0, 0, 1, 1])
+    ax.set_axis_off()
+    assert figures.image_text_px(fig, ax, 10) == pytest.approx(40, rel=0.05)
+    fig.set_size_inches(13.76, 13.76)               # 1,376 px: the page halves it, the axes enlarge 16x
+    assert figures.image_text_px(fig, ax, 10) == pytest.approx(80, rel=0.05)
+    plt.close(fig)

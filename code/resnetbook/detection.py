@@ -310,19 +310,21 @@ def enlarged(image: torch.Tensor, detections: Detections, factor: int, margin: i
     return big, {**detections, "boxes": detections["boxes"] * factor}
 
 
-def caption_margin(categories: list[str], font_size: int = 16) -> int:
-    """The width in pixels of the widest caption ``"<class> 0.00"`` in :func:`caption_style`'s font (chapter 7)."""
+def caption_overflow(width: int, boxes: torch.Tensor, captions: Sequence[str], font_size: int = 16) -> int:
+    """How many pixels the widest caption that ``draw_bounding_boxes`` writes at each box's top-left
+    corner, in :func:`caption_style`'s font, reaches past an image ``width`` pixels wide (chapter 7)."""
     from PIL import ImageFont
 
     font = ImageFont.truetype(caption_style(font_size)["font"], font_size)
-    return int(max(font.getlength(f"{name} 0.00") for name in categories)) + 4
+    ends = [float(box[0]) + font.getlength(caption) + 2 for box, caption in zip(boxes, captions)]
+    return max(0, int(max(ends, default=0) - width) + 1)
 
 
 def caption_style(font_size: int = 16) -> dict:
     """Keyword arguments for ``draw_bounding_boxes`` that make box captions legible on any garment:
     DejaVu Sans (matplotlib's font) at ``font_size`` pixels, white on a dark red label (contrast
-    over 7:1), chapter 7. At the chapter's 3x enlargement a 16-pixel caption shows at about 11
-    pixels on the page."""
+    over 7:1), chapter 7, which asserts with ``figures.image_text_px`` that its captions show at
+    9 pixels or more on the page."""
     from matplotlib import font_manager
 
     return {"font": font_manager.findfont("DejaVu Sans"), "font_size": font_size, "fill_labels": True,

@@ -71,6 +71,16 @@ def small_texts(fig: Figure, png: bytes | None = None, min_px: float = MIN_TEXT_
     return [(text, round(px, 1)) for text, px in sizes if px < min_px]
 
 
+def image_text_px(fig: Figure, ax, font_px: float) -> float:
+    """How big text drawn ``font_px`` pixels high into the image that ``ax`` shows (e.g. box captions
+    by ``draw_bounding_boxes``, chapter 7) shows on the page: the image is resampled to its size on the
+    axes, then the page shrinks the PNG."""
+    image = ax.get_images()[0]
+    fig.canvas.draw()
+    on_axes = image.get_window_extent().width * DPI / fig.dpi / image.get_array().shape[1]
+    return font_px * on_axes * displayed_scale(png_width(render_png(fig)))
+
+
 def check_alt(alt: str) -> str:
     """``alt`` stripped, or an error when it cannot describe a figure."""
     alt = " ".join(str(alt).split())
