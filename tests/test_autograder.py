@@ -1,4 +1,4 @@
-"""The Gradescope autograder (make autograder), run as Gradescope runs it, on chapter 3 (and 5).
+"""The Gradescope autograder (make autograder), run as Gradescope runs it, on chapter 3 (and 2, 5, 6, 7).
 
 Chapter 3 is the lightest chapter with graded exercises (its student notebook runs in about
 20 s on the stand-in weights; chapter 1 has none: its answers are in words). The archive is
