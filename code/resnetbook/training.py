@@ -43,7 +43,13 @@ def normalize(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     """uint8 ``[N,28,28]`` -> float ``[N,1,28,28]``, scaled to [0,1] then standardized (chapter 5)."""
     if images.dtype != torch.uint8 or images.dim() != 3:
         raise ValueError(f"expected uint8 images [N,H,W], got {images.dtype} {tuple(images.shape)}")
-    return ((images.float() / 255 - mean) / std).unsqueeze(1)
+    return images.float().div_(255).sub_(mean).div_(std).unsqueeze(1)  # in place: one float copy at a time
+
+
+def pixel_stats(images: torch.Tensor) -> tuple[float, float]:
+    """Mean and standard deviation of uint8 ``images`` scaled to [0, 1] (chapters 5, 6), with one float copy."""
+    pixels = images.float().div_(255)
+    return pixels.mean().item(), pixels.std().item()
 
 
 def make_splits(dataset, val_size: int = 10_000, seed: int = 0,
@@ -58,8 +64,7 @@ def make_splits(dataset, val_size: int = 10_000, seed: int = 0,
         raise ValueError(f"val_size must be in [0, {n}), got {val_size}")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     train_idx, val_idx = order[: n - val_size], order[n - val_size:]
-    pixels = dataset.train_images[train_idx].float() / 255
-    mean, std = pixels.mean().item(), pixels.std().item()
+    mean, std = pixel_stats(dataset.train_images[train_idx])
     device = torch.device(device) if device is not None else get_device()
 
     def prep(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -116,8 +116,7 @@ def transfer_task(dataset=None, device: torch.device | str | None = None, pool: 
     """The offline task from ``resnetbook.data.load_fashion_mnist()`` (default), images average-pooled by ``pool`` (chapter 6)."""
     dataset = dataset or data.load_fashion_mnist()
     pre_images, y_pre = split_classes(dataset.train_images, dataset.train_labels, PRETRAIN_CLASSES)
-    pixels = pre_images.float() / 255
-    mean, std = pixels.mean().item(), pixels.std().item()
+    mean, std = training.pixel_stats(pre_images)
     device = torch.device(device) if device is not None else get_device()
 
     def prep(images: torch.Tensor) -> torch.Tensor:

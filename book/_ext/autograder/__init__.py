@@ -40,7 +40,7 @@ RUNTIME = Path(__file__).resolve().parent / "runtime"
 PYTHON_VERSION = "3.11"
 CELL_SECONDS, TEST_SECONDS = 900, 60  # a cell: the book build's timeout (run_grader.py stops cells sooner)
 TIMEOUT_SECONDS = 600  # Gradescope's default timeout; BOOKGRADER_TIMEOUT_SECONDS where an instructor raised it
-OTTER_CONFIG = {"lang": "python", "plugins": ["bookgrader.BookPlugin"], "show_stdout": False, "show_hidden": True}
+OTTER_CONFIG = {"lang": "python", "plugins": ["bookgrader.plugin.BookPlugin"], "show_stdout": False, "show_hidden": True}
 BOOK_FILES_TEST = "99-book-files.py"
 EXECUTABLE = ("run_autograder", "setup.sh")
 

@@ -7,11 +7,14 @@ Otter-grader runs the submitted notebook in a kernel and then the test files of 
 - :func:`hidden`: more cases of the same kind, against reference values stored in the archive;
 - :func:`untouched`: whether the notebook left the book's files alone.
 
-:class:`BookPlugin` (an otter plugin, listed in ``otter_config.json``) wraps the submission in
+:class:`bookgrader.plugin.BookPlugin` (an otter plugin, listed in ``otter_config.json``) wraps the submission in
 two cells: :func:`begin` before the student's first cell (loads what grading needs into memory,
 records the book's files, starts the per-cell time limit) and :func:`end` after the last
 (stops it, puts back test files the notebook deleted or changed). Each call of a student's
 function during a test has its own time limit, so a loop that never ends costs that test only.
+
+This module imports no otter (its plugin class is in :mod:`bookgrader.plugin`): run_grader.py, which
+waits for otter, imports it too, and otter with pandas would cost it about 60 MB for nothing.
 
 Grading fits Gradescope's default container (1/2 vCPU, 768 MB, 10 minutes): one thread, memory
 handed back to the system after the notebook and after each hidden case, cells stopped once the
@@ -34,11 +37,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-
-try:  # the plugin base class; absent only where otter is not installed (never when grading)
-    from otter.plugins import AbstractOtterPlugin
-except ImportError:  # pragma: no cover
-    AbstractOtterPlugin = object  # type: ignore[assignment,misc]
 
 HERE = Path(__file__).resolve().parent
 SETTINGS: dict[str, Any] = json.loads((HERE / "settings.json").read_text()) if (HERE / "settings.json").exists() else {}
@@ -171,19 +169,6 @@ def end() -> None:
         if not path.exists() or path.read_bytes() != content:
             path.write_bytes(content)
     Path("../results").mkdir(exist_ok=True)  # otter writes results.json there
-
-
-class BookPlugin(AbstractOtterPlugin):  # type: ignore[misc,valid-type]
-    """Otter plugin: the submission runs between :func:`begin` and :func:`end` (see the module docstring)."""
-
-    def before_execution(self, submission: Any) -> Any:
-        import nbformat
-
-        if isinstance(submission, str):  # a script: otter wraps it in one cell later
-            return submission
-        submission.cells.insert(0, nbformat.v4.new_code_cell("import bookgrader\nbookgrader.begin()"))
-        submission.cells.append(nbformat.v4.new_code_cell("import bookgrader\nbookgrader.end()"))
-        return submission
 
 
 # ---------------------------------------------------------------- the tests
