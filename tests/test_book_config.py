@@ -69,3 +69,21 @@ def test_cache_key_clears_a_stale_cache(tmp_path, monkeypatch):
     (cache / "kept.db").write_text("current outputs")
     cache_key.main(cache)  # same key: nothing is cleared
     assert (cache / "kept.db").exists()
+
+
+def test_every_cell_timeout_is_the_book_builds():
+    """The cell timeout is typed once (_config.yml); pytest.ini, which cannot import it, agrees."""
+    import configparser
+    import re
+
+    from notebook_conventions import CELL_TIMEOUT
+
+    addopts = configparser.ConfigParser()
+    addopts.read(ROOT / "pytest.ini")
+    nbval = re.search(r"--nbval-cell-timeout=(\d+)", addopts["pytest"]["addopts"])
+    assert nbval is not None and int(nbval.group(1)) == CELL_TIMEOUT
+    typed = [f"{path.relative_to(ROOT)}:{n}" for folder in ("scripts", "tests", "book/_ext", "code")
+             for path in (ROOT / folder).rglob("*.py")
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if re.search(rf"timeout\w*\s*[=:]\s*{CELL_TIMEOUT}\b|{CELL_TIMEOUT}\s*#\s*seconds", line)]
+    assert not typed, f"the cell timeout typed again (read notebook_conventions.CELL_TIMEOUT): {typed}"

@@ -26,6 +26,7 @@ from nbclient.util import run_sync
 
 import editions
 from editions import student_notebook as sn
+from notebook_conventions import CELL_TIMEOUT
 from resnetbook import handin
 from resnetbook.handin_pdf import chromium_options
 from support import ROOT
@@ -62,7 +63,7 @@ def run_and_hand_in(notebook: nbformat.NotebookNode, folder: Path, name: str, sk
                     after_save: str | None = None, before: str = "") -> str:
     """Run every cell but the hand-in cell (and ``skip``), save ``name``.ipynb, run ``after_save``
     (a cell the save does not hold) then the hand-in cell in the same kernel; its printed text."""
-    client = NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
+    client = NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
     with client.setup_kernel():
         if before:
             run_sync(client.kc.execute_interactive)(before, store_history=False)

@@ -31,11 +31,11 @@ from nbclient import NotebookClient
 
 import editions
 from editions import student_notebook
+from notebook_conventions import CELL_TIMEOUT
 from notebook_fixtures import chapter_notebook
 from support import ROOT
 from test_notebooks import _built
 
-CELL_TIMEOUT = 900  # seconds, as the book build
 CHECK_TAG = "student-check"
 CHECK_PASSED = re.compile(r": all \d+ checks passed$", re.M)
 CHAPTERS = editions.chapters(ROOT)

@@ -35,10 +35,11 @@ from pathlib import Path
 import nbformat
 
 from autograder.markers import Exercise, exercises, reference_functions
+from notebook_conventions import cell_timeout
 
 RUNTIME = Path(__file__).resolve().parent / "runtime"
 PYTHON_VERSION = "3.11"
-CELL_SECONDS, TEST_SECONDS = 900, 60  # a cell: the book build's timeout (run_grader.py stops cells sooner)
+TEST_SECONDS = 60  # a cell gets the book build's timeout, notebook_conventions.cell_timeout (run_grader.py stops cells sooner)
 TIMEOUT_SECONDS = 600  # Gradescope's default timeout; BOOKGRADER_TIMEOUT_SECONDS where an instructor raised it
 OTTER_CONFIG = {"lang": "python", "plugins": ["bookgrader.BookPlugin"], "show_stdout": False, "show_hidden": True}
 BOOK_FILES_TEST = "99-book-files.py"
@@ -112,7 +113,7 @@ def _stage(root: Path, source: Path, number: int, tests: dict[str, str], stage: 
         if spec.stem != key:
             spec.unlink()
     exercises_ = graded(notebook, number, track)
-    settings = {"chapter": key, "notebook": source.name, "cell_seconds": CELL_SECONDS, "test_seconds": TEST_SECONDS,
+    settings = {"chapter": key, "notebook": source.name, "cell_seconds": cell_timeout(root), "test_seconds": TEST_SECONDS,
                 "timeout_seconds": TIMEOUT_SECONDS,
                 "exercises": [{"name": e.name, "label": e.label, "points": e.points_in(track)} for e in exercises_]}
     if track is not None:  # what the instructor grades by hand completes the track's total
