@@ -40,13 +40,12 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "book" / "_ext"))  # the book's build tooling, as Sphinx loads it
 
-import editions  # noqa: E402
 import notebook_conventions  # noqa: E402
 
 
 def chapters() -> list[Path]:
     """The chapter notebooks listed in ``_toc.yml``, in the book's order."""
-    return editions.chapters(ROOT)
+    return notebook_conventions.chapters(ROOT)
 
 
 def missing(cache_dir: Path, notebooks: list[Path]) -> list[Path]:

@@ -31,7 +31,6 @@ from nbformat import NotebookNode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "book" / "_ext"))  # the book's build tooling, as Sphinx loads it
 
-import editions  # noqa: E402
 import notebook_conventions  # noqa: E402
 
 # No progress bars in stored outputs (as in the book build; tqdm reads TQDM_* variables).
@@ -46,7 +45,7 @@ IMAGE_MARKER = {"png": "iVBORw0KGgo=\n", "jpeg": "/9j/\n"}
 
 def chapters() -> list[Path]:
     """The chapter notebooks listed in ``_toc.yml`` (the student editions are not executed)."""
-    return editions.chapters(ROOT)
+    return notebook_conventions.chapters(ROOT)
 
 
 def strip_payloads(notebook: NotebookNode) -> NotebookNode:

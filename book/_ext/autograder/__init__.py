@@ -2,7 +2,7 @@
 
 ``build(root, chapter_path, number, dest)`` writes ``dest/<chapter>-autograder.zip`` with
 otter-grader: the tests of ``tests/`` (otter's exception-based test files, one per exercise
-graded by checks; see :mod:`autograder.markers`) go through ``otter generate``, which adds
+graded by checks; see :func:`notebook_conventions.exercises`) go through ``otter generate``, which adds
 otter's ``setup.sh`` (a mamba environment with otter and ``requirements.txt``) and
 ``otter_config.json``. Three things otter does not do are added around it:
 
@@ -34,8 +34,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.markers import Exercise, exercises, reference_functions
-from notebook_conventions import cell_timeout
+from notebook_conventions import Exercise, cell_timeout, exercises, reference_namespace
 
 RUNTIME = Path(__file__).resolve().parent / "runtime"
 PYTHON_VERSION = "3.11"
@@ -87,7 +86,7 @@ def reference_values(notebook: nbformat.NotebookNode, chapter_key: str, where: s
         for name in [m for m in sys.modules if m == "bookgrader" or m.startswith("bookgrader.")]:
             del sys.modules[name]
         cases = importlib.import_module(f"bookgrader.chapters.{chapter_key}").CASES
-        solutions = reference_functions(notebook, where)
+        solutions = reference_namespace(notebook, where)
         values = {}
         for fn, fn_cases in cases.items():
             values[fn] = []

@@ -21,7 +21,8 @@ from pathlib import Path
 import nbformat
 
 from editions import student_notebooks, tracks
-from editions.student_notebook import replace_regions, student_notebook
+from editions.student_notebook import student_notebook
+from notebook_conventions import replace_regions
 
 STRIPPED = "a worked solution: only the instructor edition has it"
 INSTALL_URL = re.compile(r"git\+https://github\.com/[\w.-]+/[\w.-]+")
