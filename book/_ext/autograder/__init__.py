@@ -34,6 +34,7 @@ from pathlib import Path
 
 import nbformat
 
+from editions.release import copy_package
 from notebook_conventions import Exercise, cell_timeout, exercises, reference_namespace
 
 RUNTIME = Path(__file__).resolve().parent / "runtime"
@@ -100,8 +101,6 @@ def reference_values(notebook: nbformat.NotebookNode, chapter_key: str, where: s
 
 def _stage(root: Path, source: Path, number: int, tests: dict[str, str], stage: Path, track: str | None = None) -> None:
     """Everything the archive holds besides what otter generate writes."""
-    from editions.release import _copy_package
-
     import torch
 
     notebook = nbformat.read(source, as_version=4)
@@ -130,7 +129,7 @@ def _stage(root: Path, source: Path, number: int, tests: dict[str, str], stage: 
     (stage / "tests").mkdir()
     for name, text in tests.items():
         (stage / "tests" / name).write_text(text)
-    _copy_package(root / "code", stage / "package")
+    copy_package(root / "code", stage / "package")
     shutil.copy2(RUNTIME / "run_grader.py", stage / "run_grader.py")
     shutil.copy2(RUNTIME / "run_autograder", stage / "run_autograder")
     (stage / "otter_config.json").write_text(json.dumps(OTTER_CONFIG, indent=2))

@@ -36,7 +36,10 @@ def stripped_module(text: str, where: str) -> str:
     return text if stripped is None else stripped + "\n"
 
 
-def _copy_package(code: Path, dest: Path) -> None:
+def copy_package(code: Path, dest: Path) -> None:
+    """Copy the book's package (``code/``) to ``dest`` as students get it: solution regions stripped.
+
+    The student release ships it, and so does each autograder archive (:mod:`autograder`)."""
     shutil.copytree(code, dest, ignore=SKIPPED)
     for module in dest.rglob("*.py"):
         module.write_text(stripped_module(module.read_text(), str(module.relative_to(dest))))
@@ -78,6 +81,6 @@ def write_release(root: Path, dest: Path, repo: str, branch: str = "main") -> li
         written.append(dest / name)
         title = notebook.cells[0].source.splitlines()[0].lstrip("# ")
         names.append((name, f"{title} ({track} track)" if track else title))
-    _copy_package(root / "code", dest / "code")
+    copy_package(root / "code", dest / "code")
     (dest / "README.md").write_text(_readme(repo, branch, names))
     return written + [dest / "code", dest / "README.md"]

@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Iterator
 
 import nbformat
+from nbconvert.preprocessors import ClearOutputPreprocessor
 from nbformat import NotebookNode
 
 from notebook_conventions import (ANSWER_TAG, DIRECTIVE_RE, END_RE, GLUE_ROLE, SOLUTION_BLOCK_LABEL, SOLUTION_TAG,
@@ -122,7 +123,7 @@ def _marker(cell: NotebookNode, name: str, pattern: re.Pattern) -> re.Match | No
 
 def _stub_cell(cell: NotebookNode, source: str) -> NotebookNode:
     stub = copy.deepcopy(cell)
-    stub.source, stub.outputs, stub.execution_count = source, [], None
+    stub.source = source
     stub.metadata["tags"] = [STUB_TAG]
     return stub
 
@@ -203,12 +204,13 @@ def student_notebook(source: NotebookNode, chapter: int | None = None, name: str
                 cells.append(cell)
             cells += [_answer_cell(label) for label in answered_here]
         elif cell.cell_type == "code" and ("remove-cell" not in tags or cell.get("id") == first_code):
-            cell.source, cell.outputs, cell.execution_count = without_glue(cell.source), [], None
+            cell.source = without_glue(cell.source)
             if cell.source.strip():
                 cells.append(cell)
     if open_label is not None:
         raise ValueError(f"solution {open_label!r} has no solution-end")
     notebook.cells = cells + handin_cells(name or f"chapter{chapter or 0:02d}")
+    notebook, _ = ClearOutputPreprocessor().preprocess(notebook, {})  # no outputs, no execution counts
     notebook.metadata.pop("widgets", None)
     colab_metadata(notebook)
     return notebook
