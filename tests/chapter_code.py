@@ -10,6 +10,7 @@ scaffold cells), not in the package. Tests of the self-checks get them here:
 from __future__ import annotations
 
 import functools
+from types import SimpleNamespace
 from typing import Any
 
 import nbformat
@@ -31,6 +32,11 @@ def reference(chapter: str, name: str, *, extra_cells: tuple[str, ...] = ()) -> 
     return notebook_conventions.reference(_notebook(chapter), name, chapter, extra_cells)
 
 
+def worked_solutions(chapter: str, *names: str) -> SimpleNamespace:
+    """The chapter's worked solutions of ``names``, as attributes: ``worked_solutions(CHAPTER, "f").f``."""
+    return SimpleNamespace(**{name: reference(chapter, name) for name in names})
+
+
 def check_reports_one_line(check_fn: Any, name: str, solution: Any, capsys: Any) -> None:
     """A self-check passes ``solution`` (a chapter's reference) and prints exactly its one line."""
     import re
@@ -38,6 +44,16 @@ def check_reports_one_line(check_fn: Any, name: str, solution: Any, capsys: Any)
     check_fn(solution)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and re.fullmatch(rf"{name}: all \d+ checks passed", lines[0]), lines
+
+
+def fails(check_fn: Any, answer: Any, message: str) -> None:
+    """``check_fn`` rejects ``answer`` (a typical wrong answer) with a CheckFailed saying ``message``."""
+    import pytest
+
+    from resnetbook.check import CheckFailed
+
+    with pytest.raises(CheckFailed, match=message):
+        check_fn(answer)
 
 
 def check_lets_a_stub_fail_as_itself(check_fn: Any) -> None:

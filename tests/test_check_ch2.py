@@ -13,9 +13,8 @@ import torch
 import torchvision
 from torch import nn
 
-from chapter_code import check_lets_a_stub_fail_as_itself, check_reports_one_line, reference
+from chapter_code import check_lets_a_stub_fail_as_itself, check_reports_one_line, fails, reference
 from resnetbook import architecture, check
-from resnetbook.check import CheckFailed
 
 CHAPTER = "02_pretrained_inference"
 NAMES = ["uncounted_convs", "seventh_conv_kernels"]
@@ -29,10 +28,6 @@ def ref(name: str):
 def convs(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
 
-
-def fails(check_fn, answer, message: str) -> None:
-    with pytest.raises(CheckFailed, match=message):
-        check_fn(answer)
 
 
 # ---------------------------------------------------------------- the reference passes

@@ -14,9 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from chapter_code import check_lets_a_stub_fail_as_itself, check_reports_one_line, reference
+from chapter_code import check_lets_a_stub_fail_as_itself, check_reports_one_line, fails, reference
 from resnetbook import check
-from resnetbook.check import CheckFailed
 
 CHAPTER = "03_batchnorm"
 NAMES = ["bn_equation", "bn_statistics", "bn_slope_intercept"]
@@ -29,10 +28,6 @@ def ref(name: str):
     extra = {"bn_slope_intercept": (STATISTICS,), "BatchNorm2d": (EQUATION, STATISTICS)}.get(name, ())
     return reference(CHAPTER, name, extra_cells=extra)
 
-
-def fails(check_fn, answer, message: str) -> None:
-    with pytest.raises(CheckFailed, match=message):
-        check_fn(answer)
 
 
 def _per_channel(v: torch.Tensor) -> torch.Tensor:

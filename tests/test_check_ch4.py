@@ -14,10 +14,9 @@ import pytest
 import torch
 from torch import nn
 
-from chapter_code import reference
+from chapter_code import fails, reference
 from resnet_fixtures import ARCHS, CASES, model_for
 from resnetbook import cam, check, visualize
-from resnetbook.check import CheckFailed
 
 CHAPTER = "04_looking_inside"
 
@@ -27,10 +26,6 @@ def ref(name: str):
     extra = ("04-011",) if name == "normalize_filters" else ()  # it calls normalize_tensor
     return reference(CHAPTER, name, extra_cells=extra)
 
-
-def fails(check_fn, answer, message: str) -> None:
-    with pytest.raises(CheckFailed, match=message):
-        check_fn(answer)
 
 
 # ---------------------------------------------------------------- the reference passes

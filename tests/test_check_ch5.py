@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from chapter_code import reference
+from chapter_code import fails, reference
 from training_fixtures import toy_data
 from resnetbook import check, models, training
-from resnetbook.check import CheckFailed, ch5
+from resnetbook.check import ch5
 
 CHAPTER = "05_training"
 GET_PREDICTION_CELL = "05-019"  # evaluate calls the notebook's get_prediction
@@ -32,10 +32,6 @@ def ref(name: str):
 
 CHECKS = {"train": check.train_epoch, "get_prediction": check.get_prediction, "evaluate": check.evaluate}
 
-
-def fails(check_fn, answer, message: str) -> None:
-    with pytest.raises(CheckFailed, match=message):
-        check_fn(answer)
 
 
 # ---------------------------------------------------------------- the reference passes

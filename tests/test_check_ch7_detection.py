@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from torchvision.utils import draw_bounding_boxes
 
-from chapter_code import check_lets_a_stub_fail_as_itself, check_reports_one_line, reference
+from chapter_code import check_lets_a_stub_fail_as_itself, check_reports_one_line, fails, reference
 from resnetbook import check
-from resnetbook.check import CheckFailed
 
 CHAPTER = "07_detection_browser"
 NAMES = ["box_captions", "draw_detections"]
@@ -16,10 +15,6 @@ NAMES = ["box_captions", "draw_detections"]
 def solution(name: str):
     return reference(CHAPTER, name, extra_cells=("ch7-det-captions",))
 
-
-def fails(check_fn, answer, message: str) -> None:
-    with pytest.raises(CheckFailed, match=message):
-        check_fn(answer)
 
 
 @pytest.mark.parametrize("name", NAMES)
