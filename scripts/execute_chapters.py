@@ -36,11 +36,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import nbformat
+import notebook_conventions
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "book" / "_ext"))  # the book's build tooling, as Sphinx loads it
-
-import notebook_conventions  # noqa: E402
 
 
 def chapters() -> list[Path]:

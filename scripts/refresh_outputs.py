@@ -25,13 +25,11 @@ import time
 from pathlib import Path
 
 import nbformat
+import notebook_conventions
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "book" / "_ext"))  # the book's build tooling, as Sphinx loads it
-
-import notebook_conventions  # noqa: E402
 
 # No progress bars in stored outputs (as in the book build; tqdm reads TQDM_* variables).
 os.environ.setdefault("TQDM_DISABLE", "1")

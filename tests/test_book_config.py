@@ -87,3 +87,11 @@ def test_every_cell_timeout_is_the_book_builds():
              for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
              if re.search(rf"timeout\w*\s*[=:]\s*{CELL_TIMEOUT}\b|{CELL_TIMEOUT}\s*#\s*seconds", line)]
     assert not typed, f"the cell timeout typed again (read notebook_conventions.CELL_TIMEOUT): {typed}"
+
+
+def test_scripts_import_the_build_tooling_by_name():
+    """book/_ext is installed (requirements.txt: -e ./book/_ext), so no script edits sys.path to reach it."""
+    reaching = [path.name for path in (ROOT / "scripts").glob("*.py") if "sys.path" in path.read_text(encoding="utf-8")]
+    assert not reaching, f"{reaching} edit sys.path; import editions / autograder / notebook_conventions by name"
+    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()]
+    assert "-e ./book/_ext" in lines
