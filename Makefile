@@ -37,7 +37,7 @@ NPM_STAMP := node_modules/.installed
 setup: $(STAMP) $(NPM_STAMP) data
 
 # The virtual environment: rebuilt only when the requirements change.
-$(STAMP): requirements.txt code/pyproject.toml
+$(STAMP): requirements.txt code/pyproject.toml book/_ext/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -r requirements.txt

@@ -15,13 +15,12 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "book" / "_ext"))  # the book's build tooling, as Sphinx loads it
+import autograder
+import editions
+import nbformat
+from editions.tracks import book_tracks, chapter_tracks
 
-import autograder  # noqa: E402
-import editions  # noqa: E402
-import nbformat  # noqa: E402
-from editions.tracks import book_tracks, chapter_tracks  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,22 +36,14 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import nbformat
-import yaml
+import notebook_conventions
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def execute_config() -> dict:
-    """``_config.yml``'s ``execute`` section: the timeout and error policy the book uses."""
-    return yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8")).get("execute", {})
-
-
 def chapters() -> list[Path]:
     """The chapter notebooks listed in ``_toc.yml``, in the book's order."""
-    sys.path.insert(0, str(ROOT / "book" / "_ext"))
-    import editions
-
-    return editions.chapters(ROOT)
+    return notebook_conventions.chapters(ROOT)
 
 
 def missing(cache_dir: Path, notebooks: list[Path]) -> list[Path]:
@@ -171,9 +163,12 @@ def store(cache_dir: Path, path: str, executed: str, seconds: float) -> None:
                                 check_validity=False, overwrite=True)
 
 
-def run(cache_dir: Path, notebooks: list[Path], jobs: int, timeout: int = 900, allow_errors: bool = False,
+def run(cache_dir: Path, notebooks: list[Path], jobs: int, timeout: int | None = None, allow_errors: bool = False,
         n_cores: int | None = None) -> int:
-    """Execute those of ``notebooks`` that the cache lacks, ``jobs`` at a time; 0, or 1 if one failed."""
+    """Execute those of ``notebooks`` that the cache lacks, ``jobs`` at a time; 0, or 1 if one failed.
+
+    ``timeout``: seconds per cell (default: the book build's, ``_config.yml``)."""
+    timeout = timeout or notebook_conventions.CELL_TIMEOUT
     todo = missing(cache_dir, notebooks)
     if not todo:
         print("execute_chapters: every chapter is in the execution cache")
@@ -214,11 +209,11 @@ def main() -> int:
     parser.add_argument("cache_dir", type=Path)
     parser.add_argument("--jobs", type=int, default=min(2, cores()))
     args = parser.parse_args()
-    config = execute_config()
+    config = notebook_conventions.execute_config(ROOT)
     if config.get("execute_notebooks") != "cache":
         print("execute_chapters: execute_notebooks is not 'cache'; Jupyter Book executes the chapters itself")
         return 0
-    return run(args.cache_dir, chapters(), args.jobs, config.get("timeout", 900), bool(config.get("allow_errors")))
+    return run(args.cache_dir, chapters(), args.jobs, notebook_conventions.cell_timeout(ROOT), bool(config.get("allow_errors")))
 
 
 if __name__ == "__main__":

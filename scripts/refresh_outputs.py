@@ -25,13 +25,14 @@ import time
 from pathlib import Path
 
 import nbformat
+import notebook_conventions
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 
 ROOT = Path(__file__).resolve().parent.parent
+
 # No progress bars in stored outputs (as in the book build; tqdm reads TQDM_* variables).
 os.environ.setdefault("TQDM_DISABLE", "1")
-CELL_TIMEOUT = 900  # seconds, as in _config.yml
 
 DROPPED = {"image/png", "image/jpeg", "application/vnd.jupyter.widget-view+json"}
 # nbval compares these (only the plain image types are skipped by nbval), so they
@@ -42,10 +43,7 @@ IMAGE_MARKER = {"png": "iVBORw0KGgo=\n", "jpeg": "/9j/\n"}
 
 def chapters() -> list[Path]:
     """The chapter notebooks listed in ``_toc.yml`` (the student editions are not executed)."""
-    sys.path.insert(0, str(ROOT / "book" / "_ext"))  # the book's build tooling
-    import editions
-
-    return editions.chapters(ROOT)
+    return notebook_conventions.chapters(ROOT)
 
 
 def strip_payloads(notebook: NotebookNode) -> NotebookNode:
@@ -63,12 +61,14 @@ def strip_payloads(notebook: NotebookNode) -> NotebookNode:
     return notebook
 
 
-def execute(path: Path, timeout: int = CELL_TIMEOUT) -> NotebookNode:
-    """Run ``path`` top to bottom in its folder; raises on the first failing cell."""
+def execute(path: Path, timeout: int | None = None) -> NotebookNode:
+    """Run ``path`` top to bottom in its folder; raises on the first failing cell.
+
+    ``timeout``: seconds per cell (default: the book build's, ``_config.yml``)."""
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook,
-        timeout=timeout,
+        timeout=timeout or notebook_conventions.CELL_TIMEOUT,
         kernel_name=notebook.metadata.get("kernelspec", {}).get("name", "python3"),
         resources={"metadata": {"path": str(path.parent)}},
         record_timing=False,  # no per-cell timestamps in the committed files

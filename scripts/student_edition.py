@@ -11,11 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "book" / "_ext"))  # the book's build tooling, as Sphinx loads it
+import editions
+from editions.release import write_release
 
-import editions  # noqa: E402
-from editions.release import write_release  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,31 +4,24 @@ Worked solutions live in the chapters (inside ``### BEGIN SOLUTION`` regions of 
 scaffold cells), not in the package. Tests of the self-checks get them here:
 ``reference("04_looking_inside", "normalize_tensor")`` executes the chapter's import cell
 (the first code cell after the Colab setup cell) and then the code cell that defines
-``normalize_tensor``, and returns the object.
+``normalize_tensor``, and returns the object (:func:`notebook_conventions.reference`).
 """
 
 from __future__ import annotations
 
 import functools
-import re
+from types import SimpleNamespace
 from typing import Any
 
 import nbformat
 
+import notebook_conventions
 from support import ROOT
-
-DEFINES = "^(?:def|class) {name}\\b|^{name}\\s*="
 
 
 @functools.cache
-def _cells(chapter: str) -> list:
-    notebook = nbformat.read(ROOT / "book" / f"{chapter}.ipynb", as_version=4)
-    return [cell for cell in notebook.cells if cell.cell_type == "code"]
-
-
-def _exec(source: str, namespace: dict, where: str) -> None:
-    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
-    exec(compile(code, where, "exec"), namespace)
+def _notebook(chapter: str) -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / "book" / f"{chapter}.ipynb", as_version=4)
 
 
 def reference(chapter: str, name: str, *, extra_cells: tuple[str, ...] = ()) -> Any:
@@ -36,18 +29,12 @@ def reference(chapter: str, name: str, *, extra_cells: tuple[str, ...] = ()) -> 
 
     ``extra_cells``: ids of further code cells to run first (definitions ``name`` needs).
     """
-    cells = _cells(chapter)
-    namespace: dict = {"__name__": f"chapter_{chapter}"}
-    _exec(cells[1].source, namespace, f"{chapter}:imports")
-    for cell in cells:
-        if cell.get("id") in extra_cells:
-            _exec(cell.source, namespace, f"{chapter}:{cell.get('id')}")
-    pattern = re.compile(DEFINES.format(name=re.escape(name)), re.M)
-    defining = [cell for cell in cells if pattern.search(cell.source)]
-    if len(defining) != 1:
-        raise LookupError(f"{chapter}: {len(defining)} code cells define {name!r}, expected 1")
-    _exec(defining[0].source, namespace, f"{chapter}:{defining[0].get('id')}")
-    return namespace[name]
+    return notebook_conventions.reference(_notebook(chapter), name, chapter, extra_cells)
+
+
+def worked_solutions(chapter: str, *names: str) -> SimpleNamespace:
+    """The chapter's worked solutions of ``names``, as attributes: ``worked_solutions(CHAPTER, "f").f``."""
+    return SimpleNamespace(**{name: reference(chapter, name) for name in names})
 
 
 def check_reports_one_line(check_fn: Any, name: str, solution: Any, capsys: Any) -> None:
@@ -57,6 +44,16 @@ def check_reports_one_line(check_fn: Any, name: str, solution: Any, capsys: Any)
     check_fn(solution)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and re.fullmatch(rf"{name}: all \d+ checks passed", lines[0]), lines
+
+
+def fails(check_fn: Any, answer: Any, message: str) -> None:
+    """``check_fn`` rejects ``answer`` (a typical wrong answer) with a CheckFailed saying ``message``."""
+    import pytest
+
+    from resnetbook.check import CheckFailed
+
+    with pytest.raises(CheckFailed, match=message):
+        check_fn(answer)
 
 
 def check_lets_a_stub_fail_as_itself(check_fn: Any) -> None:

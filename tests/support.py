@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
+
+from notebook_conventions import toc_files
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "_build" / "html"
@@ -46,14 +47,7 @@ CHROMIUM_ARGS = [
 
 def toc_sources() -> list[Path]:
     """Source files of the pages in `_toc.yml`, in reading order (root first)."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    names = [toc["root"]] + [entry["file"] for entry in toc.get("chapters", [])]
-    sources = []
-    for name in names:
-        matches = [p for p in (ROOT / f"{name}.ipynb", ROOT / f"{name}.md") if p.exists()]
-        assert matches, f"_toc.yml lists {name}, which has no .ipynb or .md source"
-        sources.append(matches[0])
-    return sources
+    return toc_files(ROOT)
 
 
 def page_of(source: Path) -> str:

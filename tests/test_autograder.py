@@ -31,9 +31,10 @@ import editions
 import gradescope_container as container
 
 sys.path.insert(0, str(autograder.RUNTIME))  # bookgrader, as the archive ships it
-from autograder import markers as ex
+import notebook_conventions as ex
 from support import ROOT
-from editions.student_notebook import BEGIN, filled, region_lines, student_notebook
+from editions.student_notebook import filled, student_notebook
+from notebook_conventions import BEGIN, region_lines
 
 CHAPTER = 3
 SOURCE = editions.chapters(ROOT)[CHAPTER - 1]

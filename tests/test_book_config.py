@@ -69,3 +69,29 @@ def test_cache_key_clears_a_stale_cache(tmp_path, monkeypatch):
     (cache / "kept.db").write_text("current outputs")
     cache_key.main(cache)  # same key: nothing is cleared
     assert (cache / "kept.db").exists()
+
+
+def test_every_cell_timeout_is_the_book_builds():
+    """The cell timeout is typed once (_config.yml); pytest.ini, which cannot import it, agrees."""
+    import configparser
+    import re
+
+    from notebook_conventions import CELL_TIMEOUT
+
+    addopts = configparser.ConfigParser()
+    addopts.read(ROOT / "pytest.ini")
+    nbval = re.search(r"--nbval-cell-timeout=(\d+)", addopts["pytest"]["addopts"])
+    assert nbval is not None and int(nbval.group(1)) == CELL_TIMEOUT
+    typed = [f"{path.relative_to(ROOT)}:{n}" for folder in ("scripts", "tests", "book/_ext", "code")
+             for path in (ROOT / folder).rglob("*.py")
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if re.search(rf"timeout\w*\s*[=:]\s*{CELL_TIMEOUT}\b|{CELL_TIMEOUT}\s*#\s*seconds", line)]
+    assert not typed, f"the cell timeout typed again (read notebook_conventions.CELL_TIMEOUT): {typed}"
+
+
+def test_scripts_import_the_build_tooling_by_name():
+    """book/_ext is installed (requirements.txt: -e ./book/_ext), so no script edits sys.path to reach it."""
+    reaching = [path.name for path in (ROOT / "scripts").glob("*.py") if "sys.path" in path.read_text(encoding="utf-8")]
+    assert not reaching, f"{reaching} edit sys.path; import editions / autograder / notebook_conventions by name"
+    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()]
+    assert "-e ./book/_ext" in lines

@@ -1,4 +1,4 @@
-"""Chapter 3's self-checks: they pass the chapter's own solutions and fail typical wrong answers.
+"""Chapter 3's self-checks: the typical wrong answers they catch (the contract every check keeps: test_exercise_contract.py).
 
 The reference solutions come from the chapter notebook (tests/chapter_code.py), so the
 tests of the solutions themselves live here too: the chapter's from-scratch
@@ -14,12 +14,10 @@ import pytest
 import torch
 from torch import nn
 
-from chapter_code import check_lets_a_stub_fail_as_itself, check_reports_one_line, reference
+from chapter_code import fails, reference
 from resnetbook import check
-from resnetbook.check import CheckFailed
 
 CHAPTER = "03_batchnorm"
-NAMES = ["bn_equation", "bn_statistics", "bn_slope_intercept"]
 EQUATION, STATISTICS = "03-010", "03-010a"  # the cells defining bn_equation and bn_statistics
 SHAPES = [(1, 3, 5, 5), (4, 8, 7, 7), (16, 2, 3, 1)]
 
@@ -30,26 +28,8 @@ def ref(name: str):
     return reference(CHAPTER, name, extra_cells=extra)
 
 
-def fails(check_fn, answer, message: str) -> None:
-    with pytest.raises(CheckFailed, match=message):
-        check_fn(answer)
-
-
 def _per_channel(v: torch.Tensor) -> torch.Tensor:
     return v[None, :, None, None]
-
-
-# ---------------------------------------------------------------- the reference passes
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_reference_solution_passes_with_one_line(name: str, capsys) -> None:
-    check_reports_one_line(getattr(check, name), name, ref(name), capsys)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_unfilled_stub_raises_its_own_error(name: str) -> None:
-    check_lets_a_stub_fail_as_itself(getattr(check, name))
 
 
 # ---------------------------------------------------------------- the chapter's solutions

@@ -1,4 +1,4 @@
-"""Chapter 4's self-checks: they pass the chapter's own solutions and fail typical wrong answers.
+"""Chapter 4's self-checks: the typical wrong answers they catch (the contract every check keeps: test_exercise_contract.py).
 
 The reference solutions come from the chapter notebook (tests/chapter_code.py), so the
 tests of the solutions themselves (shapes, row order, ablation inside the model, CAM
@@ -8,16 +8,14 @@ against a direct computation) live here too.
 from __future__ import annotations
 
 import functools
-import re
 
 import pytest
 import torch
 from torch import nn
 
-from chapter_code import reference
+from chapter_code import fails, reference
 from resnet_fixtures import ARCHS, CASES, model_for
 from resnetbook import cam, check, visualize
-from resnetbook.check import CheckFailed
 
 CHAPTER = "04_looking_inside"
 
@@ -26,32 +24,6 @@ CHAPTER = "04_looking_inside"
 def ref(name: str):
     extra = ("04-011",) if name == "normalize_filters" else ()  # it calls normalize_tensor
     return reference(CHAPTER, name, extra_cells=extra)
-
-
-def fails(check_fn, answer, message: str) -> None:
-    with pytest.raises(CheckFailed, match=message):
-        check_fn(answer)
-
-
-# ---------------------------------------------------------------- the reference passes
-
-
-@pytest.mark.parametrize("name", ["normalize_tensor", "normalize_filters", "remove_last_layers",
-                                  "ablate_units", "features_to_hw_by_c", "class_scores_per_location"])
-def test_reference_solution_passes_with_one_line(name: str, capsys) -> None:
-    getattr(check, name)(ref(name))
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1 and re.fullmatch(rf"{name}: all \d+ checks passed", lines[0]), lines
-
-
-@pytest.mark.parametrize("name", ["normalize_tensor", "normalize_filters", "remove_last_layers",
-                                  "ablate_units", "features_to_hw_by_c", "class_scores_per_location"])
-def test_unfilled_stub_raises_its_own_error(name: str) -> None:
-    def stub(*args, **kwargs):
-        raise NotImplementedError()
-
-    with pytest.raises(NotImplementedError):
-        getattr(check, name)(stub)
 
 
 # ---------------------------------------------------------------- ch4-first-filters

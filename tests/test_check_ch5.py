@@ -1,4 +1,4 @@
-"""Chapter 5's self-checks: they pass the chapter's own loop and fail typical wrong answers.
+"""Chapter 5's self-checks: the typical wrong answers they catch (the contract every check keeps: test_exercise_contract.py).
 
 The reference ``train``, ``get_prediction`` and ``evaluate`` come from the chapter notebook
 (tests/chapter_code.py), so the tests of the loop itself (it learns, mixed precision on
@@ -8,17 +8,16 @@ either CPU path, a hand-made accuracy) live here too.
 from __future__ import annotations
 
 import functools
-import re
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from chapter_code import reference
+from chapter_code import fails, reference
 from training_fixtures import toy_data
 from resnetbook import check, models, training
-from resnetbook.check import CheckFailed, ch5
+from resnetbook.check import ch5
 
 CHAPTER = "05_training"
 GET_PREDICTION_CELL = "05-019"  # evaluate calls the notebook's get_prediction
@@ -30,33 +29,7 @@ def ref(name: str):
     return reference(CHAPTER, name, extra_cells=extra)
 
 
-CHECKS = {"train": check.train_epoch, "get_prediction": check.get_prediction, "evaluate": check.evaluate}
-
-
-def fails(check_fn, answer, message: str) -> None:
-    with pytest.raises(CheckFailed, match=message):
-        check_fn(answer)
-
-
 # ---------------------------------------------------------------- the reference passes
-
-
-@pytest.mark.parametrize("name", list(CHECKS))
-def test_reference_solution_passes_with_one_line(name: str, capsys) -> None:
-    answer = ref(name)
-    capsys.readouterr()  # what the chapter's import cell printed
-    CHECKS[name](answer)
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1 and re.fullmatch(rf"{name}: all \d+ checks passed", lines[0]), lines
-
-
-@pytest.mark.parametrize("name", list(CHECKS))
-def test_unfilled_stub_raises_its_own_error(name: str) -> None:
-    def stub(*args, **kwargs):
-        raise NotImplementedError()
-
-    with pytest.raises(NotImplementedError):
-        CHECKS[name](stub)
 
 
 def test_the_cases_tell_the_wrong_averages_apart() -> None:

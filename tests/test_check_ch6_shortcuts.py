@@ -1,4 +1,4 @@
-"""Chapter 6's degradation self-check: it passes the chapter's own answer and fails typical wrong ones."""
+"""Chapter 6's degradation self-check: the typical wrong answers it catches (the contract every check keeps: test_exercise_contract.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from chapter_code import check_lets_a_stub_fail_as_itself, check_reports_one_line, reference
+from chapter_code import fails, reference
 from resnetbook import check, degradation
-from resnetbook.check import CheckFailed
 
 CHAPTER = "06_shortcuts_transfer"
 
@@ -47,21 +46,6 @@ def measured(model, X, y, *, hook="pre", train=True, remove=True, squared=False)
     return [float(t.grad.norm() ** 2 if squared else t.grad.norm()) for t in kept]
 
 
-def fails(answer, message: str) -> None:
-    with pytest.raises(CheckFailed, match=message):
-        check.block_input_grad_norms(answer)
-
-
-def test_reference_passes_with_one_line(capsys) -> None:
-    answer = ref()
-    capsys.readouterr()
-    check_reports_one_line(check.block_input_grad_norms, "block_input_grad_norms", answer, capsys)
-
-
-def test_unfilled_stub_raises_its_own_error() -> None:
-    check_lets_a_stub_fail_as_itself(check.block_input_grad_norms)
-
-
 def test_the_configurable_answer_without_mistakes_passes(capsys) -> None:
     check.block_input_grad_norms(measured)
     assert "all" in capsys.readouterr().out
@@ -74,19 +58,19 @@ def test_the_configurable_answer_without_mistakes_passes(capsys) -> None:
     (dict(squared=True), "squared"),
 ])
 def test_typical_mistakes_fail_with_their_message(mistake, message) -> None:
-    fails(functools.partial(measured, **mistake), message)
+    fails(check.block_input_grad_norms, functools.partial(measured, **mistake), message)
 
 
 def test_reversed_order_and_weight_gradients_fail() -> None:
-    fails(lambda m, X, y: measured(m, X, y)[::-1], "reverse order")
-    fails(lambda m, X, y: measured(m, X, y)[:-1], "one norm per block")
+    fails(check.block_input_grad_norms, lambda m, X, y: measured(m, X, y)[::-1], "reverse order")
+    fails(check.block_input_grad_norms, lambda m, X, y: measured(m, X, y)[:-1], "one norm per block")
 
     def weight_gradients(model, X, y):  # the probe's blocks have no weights: this answer crashes
         model.train()
         F.cross_entropy(model(X), y).backward()
         return [float(next(b.parameters()).grad.norm()) for b in blocks(model)]
 
-    fails(weight_gradients, "raised StopIteration")
+    fails(check.block_input_grad_norms, weight_gradients, "raised StopIteration")
 
 
 def test_reference_on_a_real_network_matches_autograd() -> None:

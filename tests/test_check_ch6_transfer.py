@@ -1,7 +1,6 @@
-"""Chapter 6's transfer self-checks: they pass the worked solutions and fail typical wrong answers.
+"""Chapter 6's transfer self-checks: the typical wrong answers they catch (the contract every check keeps: test_exercise_contract.py).
 
-The worked solutions are those of ``tests/transfer_solutions.py`` (the chapter's scaffold
-cells hold the same code).
+The worked solutions come from the chapter's scaffold cells (tests/chapter_code.py).
 """
 
 from __future__ import annotations
@@ -10,28 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-import transfer_solutions as solutions
-from chapter_code import check_lets_a_stub_fail_as_itself, check_reports_one_line
+from chapter_code import fails, worked_solutions
 from resnetbook import check
-from resnetbook.check import CheckFailed
 
 NAMES = ["freeze_backbone", "train_mode"]
+solutions = worked_solutions("06_shortcuts_transfer", *NAMES)
 BatchNorm = nn.modules.batchnorm._BatchNorm
-
-
-def fails(check_fn, answer, message: str) -> None:
-    with pytest.raises(CheckFailed, match=message):
-        check_fn(answer)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_reference_solution_passes_with_one_line(name: str, capsys) -> None:
-    check_reports_one_line(getattr(check, name), name, getattr(solutions, name), capsys)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_unfilled_stub_raises_its_own_error(name: str) -> None:
-    check_lets_a_stub_fail_as_itself(getattr(check, name))
 
 
 def test_an_alternative_correct_freeze_passes(capsys) -> None:

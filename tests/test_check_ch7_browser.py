@@ -1,35 +1,11 @@
-"""Chapter 7's top_k self-check: it passes the chapter's own answer and fails typical wrong ones."""
+"""Chapter 7's top_k self-check: the typical wrong answers it catches (the contract every check keeps: test_exercise_contract.py)."""
 
 from __future__ import annotations
 
-import functools
-
-import pytest
 import torch
 
-from chapter_code import check_lets_a_stub_fail_as_itself, check_reports_one_line, reference
+from chapter_code import fails
 from resnetbook import check
-from resnetbook.check import CheckFailed
-
-
-@functools.cache
-def ref():
-    return reference("07_detection_browser", "top_k", extra_cells=("ch7-web-load",))
-
-
-def fails(answer, message: str) -> None:
-    with pytest.raises(CheckFailed, match=message):
-        check.top_k(answer)
-
-
-def test_the_chapters_answer_passes_with_one_line(capsys):
-    answer = ref()
-    capsys.readouterr()  # what the chapter's cells displayed on the way
-    check_reports_one_line(check.top_k, "top_k", answer, capsys)
-
-
-def test_unfilled_stub_raises_its_own_error():
-    check_lets_a_stub_fail_as_itself(check.top_k)
 
 
 def test_another_correct_answer_passes(capsys):
@@ -43,16 +19,16 @@ def test_another_correct_answer_passes(capsys):
 
 
 def test_raw_logits_fail():
-    fails(lambda z, c, k=5: [(c[i], float(z[i])) for i in z.topk(k).indices], "logits themselves")
+    fails(check.top_k, lambda z, c, k=5: [(c[i], float(z[i])) for i in z.topk(k).indices], "logits themselves")
 
 
 def test_ascending_order_fails():
-    fails(lambda z, c, k=5: [(c[i], float(p)) for p, i in zip(*torch.softmax(z, 0).topk(k, largest=False))],
+    fails(check.top_k, lambda z, c, k=5: [(c[i], float(p)) for p, i in zip(*torch.softmax(z, 0).topk(k, largest=False))],
           "least probable first")
 
 
 def test_tensors_instead_of_floats_fail():
-    fails(lambda z, c, k=5: [(c[i], p) for p, i in zip(*torch.softmax(z, 0).topk(k))], "Python floats")
+    fails(check.top_k, lambda z, c, k=5: [(c[i], p) for p, i in zip(*torch.softmax(z, 0).topk(k))], "Python floats")
 
 
 def test_an_overflowing_softmax_fails():
@@ -61,7 +37,7 @@ def test_an_overflowing_softmax_fails():
         p = e / e.sum()
         return [(c[i], float(p[i])) for i in torch.argsort(-torch.nan_to_num(p, nan=0.0))[:k]]
 
-    fails(naive, "overflows")
+    fails(check.top_k, naive, "overflows")
 
 
 def test_changing_the_logits_in_place_fails():
@@ -70,8 +46,8 @@ def test_changing_the_logits_in_place_fails():
         p /= p.sum()
         return [(c[i], float(p[i])) for i in p.topk(k).indices]
 
-    fails(in_place, "in place")
+    fails(check.top_k, in_place, "in place")
 
 
 def test_indices_instead_of_names_fail():
-    fails(lambda z, c, k=5: [(i, float(p)) for p, i in zip(*torch.softmax(z, 0).topk(k))], "class name")
+    fails(check.top_k, lambda z, c, k=5: [(i, float(p)) for p, i in zip(*torch.softmax(z, 0).topk(k))], "class name")

@@ -1,35 +1,12 @@
-"""Chapter 7's self-checks: they pass the chapter's worked solutions and fail typical wrong answers."""
+"""Chapter 7's self-checks: the typical wrong answers they catch (the contract every check keeps: test_exercise_contract.py)."""
 
 from __future__ import annotations
 
 import pytest
 from torchvision.utils import draw_bounding_boxes
 
-from chapter_code import check_lets_a_stub_fail_as_itself, check_reports_one_line, reference
+from chapter_code import fails
 from resnetbook import check
-from resnetbook.check import CheckFailed
-
-CHAPTER = "07_detection_browser"
-NAMES = ["box_captions", "draw_detections"]
-
-
-def solution(name: str):
-    return reference(CHAPTER, name, extra_cells=("ch7-det-captions",))
-
-
-def fails(check_fn, answer, message: str) -> None:
-    with pytest.raises(CheckFailed, match=message):
-        check_fn(answer)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_reference_solution_passes_with_one_line(name, capsys):
-    check_reports_one_line(getattr(check, name), name, solution(name), capsys)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_unfilled_stub_raises_its_own_error(name):
-    check_lets_a_stub_fail_as_itself(getattr(check, name))
 
 
 # ---------------------------------------------------------------- box_captions

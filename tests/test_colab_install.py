@@ -32,6 +32,7 @@ from nbclient import NotebookClient
 
 import editions
 from editions import student_notebook as sn
+from notebook_conventions import CELL_TIMEOUT
 from support import ROOT
 
 FREEZE = Path(__file__).with_name("colab_pip_freeze_gpu.txt")
@@ -172,7 +173,7 @@ def test_first_cell_install_changes_none_of_colabs_packages_and_chapter3_runs(co
     source = nbformat.read(editions.chapters(ROOT)[2], as_version=4)
     notebook = sn.filled(sn.student_notebook(source, 3, "03_batchnorm"), source)
     notebook.cells = [c for c in notebook.cells if not c.id.startswith("handin")]
-    NotebookClient(notebook, timeout=900, kernel_name="colab", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="colab", resources={"metadata": {"path": str(tmp_path)}}).execute()
     setup = notebook.cells[1]  # the first cell: resnetbook imports now, so it installs nothing
     assert "%pip install" in setup.source and setup.outputs == [], setup.outputs
     checks = [c for c in notebook.cells if "student-check" in c.metadata.get("tags", [])]

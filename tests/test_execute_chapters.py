@@ -12,7 +12,9 @@ from jupyter_cache import get_cache
 
 from support import ROOT
 
-sys.path.insert(0, str(ROOT / "scripts"))  # importable by name: the worker processes unpickle its functions
+# Importable by name (the worker processes unpickle its functions); appended, not first, so that
+# scripts/autograder.py does not shadow the build tooling's autograder package in later tests.
+sys.path.append(str(ROOT / "scripts"))
 import execute_chapters
 
 

@@ -24,8 +24,10 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.util import run_sync
 
+import notebook_conventions as conventions
 import editions
 from editions import student_notebook as sn
+from notebook_conventions import CELL_TIMEOUT
 from resnetbook import handin
 from resnetbook.handin_pdf import chromium_options
 from support import ROOT
@@ -53,7 +55,7 @@ def filled_student(number: int) -> nbformat.NotebookNode:
     source = nbformat.read(CHAPTERS[number - 1], as_version=4)
     notebook = sn.filled(sn.student_notebook(source, number, CHAPTERS[number - 1].stem), source)
     for cell in notebook.cells:
-        if sn.ANSWER_TAG in cell.metadata.get("tags", []):
+        if conventions.ANSWER_TAG in cell.metadata.get("tags", []):
             cell.source = answer_text(cell.id.removesuffix("-answer"))
     return notebook
 
@@ -62,7 +64,7 @@ def run_and_hand_in(notebook: nbformat.NotebookNode, folder: Path, name: str, sk
                     after_save: str | None = None, before: str = "") -> str:
     """Run every cell but the hand-in cell (and ``skip``), save ``name``.ipynb, run ``after_save``
     (a cell the save does not hold) then the hand-in cell in the same kernel; its printed text."""
-    client = NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
+    client = NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
     with client.setup_kernel():
         if before:
             run_sync(client.kc.execute_interactive)(before, store_history=False)
@@ -113,10 +115,10 @@ def figures(notebook: nbformat.NotebookNode) -> int:
 def check_pdf(notebook: nbformat.NotebookNode, pdf: Path) -> None:
     """Every answer cell's text and student code line is in the PDF; one image per figure."""
     text = squeezed(pdf_text(pdf))
-    answers = [c for c in notebook.cells if sn.ANSWER_TAG in c.metadata.get("tags", [])]
+    answers = [c for c in notebook.cells if conventions.ANSWER_TAG in c.metadata.get("tags", [])]
     for cell in answers:
         assert squeezed(cell.source.replace("**", "")) in text, f"answer {cell.id} is not in the PDF"
-    code = [c for c in notebook.cells if sn.STUB_TAG in c.metadata.get("tags", [])]
+    code = [c for c in notebook.cells if conventions.STUB_TAG in c.metadata.get("tags", [])]
     for cell in code:
         for line in cell.source.splitlines():
             assert squeezed(line) in text, f"line {line!r} of {cell.id} is not in the PDF"
@@ -151,7 +153,7 @@ def chapter5_figures() -> nbformat.NotebookNode:
     first_training = next(i for i, c in enumerate(notebook.cells) if c.id == "05-028")
     keep = notebook.cells[:first_training]
     keep = [c for c in keep if "student-check" not in c.metadata.get("tags", []) and c.id != "05-022"]
-    keep += [c for c in notebook.cells[first_training:] if sn.ANSWER_TAG in c.metadata.get("tags", [])]
+    keep += [c for c in notebook.cells[first_training:] if conventions.ANSWER_TAG in c.metadata.get("tags", [])]
     keep.append(nbformat.v4.new_code_cell(CH5_HISTORY, id="curves"))
     notebook.cells = keep + notebook.cells[-2:]
     return notebook
@@ -176,7 +178,7 @@ def toy_notebook() -> nbformat.NotebookNode:
         nbformat.v4.new_markdown_cell("### Exercise 9.1: Add (1 point)", id="ex"),
         nbformat.v4.new_code_cell("def add(x, y):\n    " + "\n    ".join(sn.STUB_BODY), id="stub"),
     ]
-    cells[-1].metadata["tags"] = [sn.STUB_TAG]
+    cells[-1].metadata["tags"] = [conventions.STUB_TAG]
     return nbformat.v4.new_notebook(cells=cells + sn.handin_cells("09_toy"))
 
 

@@ -36,7 +36,7 @@ from jupyter_cache import get_cache
 from nbval.plugin import (IPyNbCell, coalesce_streams, find_comment_markers, find_metadata_tags,
                           get_sanitize_patterns, nocolors)
 
-from editions.student_notebook import SOLUTION_BLOCK_LABEL, START_RE
+from notebook_conventions import GLUE_CALL, GLUE_ROLE, SOLUTION_BLOCK_LABEL, START_RE, exercises
 from support import ROOT, toc_sources
 from notebook_fixtures import chapter_notebook
 
@@ -45,7 +45,6 @@ CHAPTERS = [source for source in toc_sources() if source.suffix == ".ipynb"]
 EXECUTION_CACHE = ROOT / "_build" / ".jupyter_cache"
 NOT_COMPARED = {"image/png", "image/jpeg", "application/vnd.jupyter.widget-view+json"}  # as nbval
 MAX_NOTEBOOK_BYTES = 1_000_000
-EXERCISE_LABEL = re.compile(r"\{exercise\}[^\n]*\n(?:[ \t]*:[\w-]+:[^\n]*\n)*?[ \t]*:label:[ \t]*(\S+)")
 
 
 def _patterns() -> list[tuple[str, str]]:
@@ -229,12 +228,12 @@ def test_chapter_follows_the_conventions(path):
     ids = [cell.get("id") for cell in cells]
     assert None not in ids and len(set(ids)) == len(ids), "every cell has a unique id"
     text = "\n".join(cell.source for cell in cells if cell.cell_type == "markdown")
-    exercises = EXERCISE_LABEL.findall(text)
-    solved = [start["label"] for start in START_RE.finditer(text)] + SOLUTION_BLOCK_LABEL.findall(text)
     chapter = int(path.name[:2])
-    assert exercises, "a chapter poses at least one exercise"
-    assert all(label.startswith(f"ch{chapter}-") for label in exercises), exercises
-    assert sorted(solved) == sorted(set(exercises)), "each exercise has exactly one worked solution"
+    exercises_ = [exercise.label for exercise in exercises(notebook, chapter)]
+    solved = [start["label"] for start in START_RE.finditer(text)] + SOLUTION_BLOCK_LABEL.findall(text)
+    assert exercises_, "a chapter poses at least one exercise"
+    assert all(label.startswith(f"ch{chapter}-") for label in exercises_), exercises_
+    assert sorted(solved) == sorted(set(exercises_)), "each exercise has exactly one worked solution"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
@@ -291,8 +290,6 @@ def test_an_edited_stored_fact_differs_from_the_build():
 
 # --- stored outputs are current, and nothing that varies is compared -------------
 
-GLUE_CALL = re.compile(r"""\bglue\(\s*["']([\w.-]+)["']""")
-GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([\w.-]+)`")
 # Names whose values come from training or the clock: a cell whose compared output
 # mentions them would compare a machine's numbers byte for byte.
 VARYING = re.compile(r"\.seconds\b|_seconds\b|\b\w*_runs\b|\bbaseline\b|\bbest_history\b|\bfit\(|train_starter\(|\w_acc\b")
@@ -301,12 +298,12 @@ FIGURE = re.compile(r"^<Figure size \d+x\d+ with \d+ Axes>$")  # a figure's repr
 
 def glue_names(notebook) -> tuple[set[str], set[str], set[str]]:
     """(glued by the code, stored as glue outputs, used by the text) of a chapter."""
-    code = {name for c in notebook.cells if c.cell_type == "code" for name in GLUE_CALL.findall(c.source)}
+    code = {name for c in notebook.cells if c.cell_type == "code" for name in (m['name'] for m in GLUE_CALL.finditer(c.source))}
     stored = {
         out.get("metadata", {}).get("scrapbook", {}).get("name")
         for c in notebook.cells if c.cell_type == "code" for out in c.outputs
     } - {None}
-    used = {name for c in notebook.cells if c.cell_type == "markdown" for name in GLUE_ROLE.findall(c.source)}
+    used = {name for c in notebook.cells if c.cell_type == "markdown" for name in (m['name'] for m in GLUE_ROLE.finditer(c.source))}
     return code, stored, used
 
 

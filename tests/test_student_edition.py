@@ -21,6 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import notebook_conventions as conventions
 import editions
 from support import ROOT, SCREENSHOTS, page_of, serve, toc_sources, visit
 from editions import student_notebook
@@ -55,7 +56,7 @@ def solution_lines(notebook, common: set[str] = frozenset()) -> set[str]:
     solution = set()
     for cell, inside in student_notebook.by_place(notebook):
         if inside and cell.cell_type == "code":
-            code = student_notebook.region_lines(cell.source) or cell.source.splitlines()
+            code = conventions.region_lines(cell.source) or cell.source.splitlines()
             solution.update(l.strip() for l in code if len(l.strip()) >= 16 and not l.strip().startswith("#"))
         elif inside:
             solution.update(l.strip() for l in cell.source.splitlines() if len(l.strip()) >= 30 and not MARKUP.search(l))
@@ -213,7 +214,7 @@ def glued_answers_shown(notebook) -> set[tuple[str, str]]:
         if inside and cell.cell_type == "code":
             answers.update(GLUE_DEFINED.findall(cell.source))
         elif not inside and cell.cell_type == "markdown":
-            text = student_notebook.DIRECTIVE_RE.sub(lambda m: "" if m["name"] == "solution" else m.group(), cell.source)
+            text = conventions.DIRECTIVE_RE.sub(lambda m: "" if m["name"] == "solution" else m.group(), cell.source)
             shown.update((name, cell.get("id")) for name in GLUE_USED.findall(text))
     return {(name, cell) for name, cell in shown if name in answers}
 

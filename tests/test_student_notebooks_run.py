@@ -29,14 +29,14 @@ import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 from nbclient import NotebookClient
 
+import notebook_conventions as conventions
 import editions
 from editions import student_notebook
+from notebook_conventions import CELL_TIMEOUT, CHECK_TAG
 from notebook_fixtures import chapter_notebook
 from support import ROOT
 from test_notebooks import _built
 
-CELL_TIMEOUT = 900  # seconds, as the book build
-CHECK_TAG = "student-check"
 CHECK_PASSED = re.compile(r": all \d+ checks passed$", re.M)
 CHAPTERS = editions.chapters(ROOT)
 # Names a Jupyter kernel (IPython) defines before the first cell runs.
@@ -113,7 +113,7 @@ def code_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
 def left_out_by_design(cell: nbformat.NotebookNode) -> bool:
     """A chapter cell the student edition may leave out: a worked demo, the book's machinery, glue only."""
     tags = cell.metadata.get("tags", [])
-    return (student_notebook.SOLUTION_TAG in tags or "remove-cell" in tags
+    return (conventions.SOLUTION_TAG in tags or "remove-cell" in tags
             or not student_notebook.without_glue(cell.source).strip())
 
 
@@ -154,7 +154,7 @@ def test_unfilled_student_notebook_raises_only_its_stubs(chapter):
     found = errors(executed)
     other = [(cell, name) for cell, name, tb in found if name != "NotImplementedError" or not from_a_stub(tb)]
     assert other == [], f"errors that are not a stub's NotImplementedError ({seconds:.0f} s)"
-    stubs = [c for c in notebook.cells if student_notebook.STUB_TAG in c.metadata.get("tags", [])]
+    stubs = [c for c in notebook.cells if conventions.STUB_TAG in c.metadata.get("tags", [])]
     if stubs:  # the stubs are reached: a student sees them fail until filled in
         assert found, "no stub raised: are the scaffold functions ever called?"
 
@@ -176,7 +176,7 @@ def test_filled_student_notebook_passes_its_checks(chapter):
     # The filled code is the chapter's (above), and the build ran the chapter: its checks are the student's.
     filled, source = filled_notebook(chapter)
     checks = [c.get("id") for c in filled.cells if CHECK_TAG in c.metadata.get("tags", [])]
-    stubs = [c for c in filled.cells if student_notebook.STUB_TAG in c.metadata.get("tags", [])]
+    stubs = [c for c in filled.cells if conventions.STUB_TAG in c.metadata.get("tags", [])]
     assert len(checks) >= (1 if stubs else 0), "a chapter with coding exercises checks them"
     built = {cell.get("id"): cell for cell in _built(source).cells}
     for cell_id in checks:
@@ -196,11 +196,11 @@ def _tiny() -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
 def test_a_filled_notebook_whose_code_differs_is_caught():
     filled, source = _tiny()
     assert code_differences(filled, source) == []
-    stub = next(c for c in filled.cells if student_notebook.STUB_TAG in c.metadata.get("tags", []))
+    stub = next(c for c in filled.cells if conventions.STUB_TAG in c.metadata.get("tags", []))
     stub.source = stub.source.replace("return hidden_answer", "return hidden_answer + 1")
     assert code_differences(filled, source) == [f"{stub.get('id')}: code differs from the chapter's"]
     filled, source = _tiny()
-    dropped = next(c for c in code_cells(filled) if student_notebook.STUB_TAG not in c.metadata.get("tags", [])
+    dropped = next(c for c in code_cells(filled) if conventions.STUB_TAG not in c.metadata.get("tags", [])
                    and not left_out_by_design(c) and c is not code_cells(filled)[0])
     filled.cells.remove(dropped)
     assert code_differences(filled, source) == [f"{dropped.get('id')}: left out, but neither a solution "
@@ -210,7 +210,7 @@ def test_a_filled_notebook_whose_code_differs_is_caught():
 def _needing_a_demo() -> nbformat.NotebookNode:
     """The fixture chapter, where a later kept cell uses a name its worked demo defines."""
     source = chapter_notebook()
-    demo = next(c for c in code_cells(source) if student_notebook.SOLUTION_TAG in c.metadata.get("tags", [])
+    demo = next(c for c in code_cells(source) if conventions.SOLUTION_TAG in c.metadata.get("tags", [])
                 and student_notebook.stub_source(c.source) is None)
     demo.source += "\ndemo_total = 21"
     last = copy.deepcopy(code_cells(source)[-1])

@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import notebook_conventions as conventions
 import editions
 from support import ROOT
 from editions import release, student_notebook
@@ -38,7 +39,7 @@ def package_solution_lines() -> set[str]:
     inside, outside = set(), set()
     for module in (ROOT / "code" / "resnetbook").rglob("*.py"):
         text = module.read_text()
-        inside.update(l.strip() for l in student_notebook.region_lines(text) if len(l.strip()) >= 16)
+        inside.update(l.strip() for l in conventions.region_lines(text) if len(l.strip()) >= 16)
         kept = release.stripped_module(text, module.name)
         outside.update(l.strip() for l in kept.splitlines())
     return inside - outside
@@ -66,7 +67,7 @@ def test_release_notebooks_install_from_the_release_repository(released):
 
 def test_release_leaks_no_worked_solution(released):
     text = release_text(released)
-    assert re.search(rf"^\s*{student_notebook.BEGIN}\s*$", text, re.M) is None  # no region left
+    assert re.search(rf"^\s*{conventions.BEGIN}\s*$", text, re.M) is None  # no region left
     notebooks = release_text(released, suffixes={".ipynb", ".md"})
     sources = [nbformat.read(p, as_version=4) for p in editions.chapters(ROOT)]
     shown = set().union(*(narrative_lines(nb) for nb in sources))  # what any student notebook shows
@@ -89,7 +90,7 @@ def solution_cells(sources) -> dict[str, list[str]]:
     for notebook in sources:
         for cell, inside in student_notebook.by_place(notebook):
             if inside and cell.cell_type == "code":
-                code = student_notebook.region_lines(cell.source) or cell.source.splitlines()
+                code = conventions.region_lines(cell.source) or cell.source.splitlines()
                 cells[cell.get("id")] = [l.strip() for l in code if len(l.strip()) >= 16 and not l.strip().startswith("#")]
     return cells
 

@@ -23,7 +23,7 @@ import pytest
 
 import autograder
 import editions
-from autograder import markers
+import notebook_conventions as conventions
 from editions import student_notebook, tracks
 from editions.tracks import Points
 from notebook_fixtures import chapter_notebook
@@ -122,7 +122,7 @@ def test_the_config_names_the_tracks(tmp_path):
 
 def test_markers_read_the_points_of_each_track():
     notebook = retitled(graded_chapter(GRAD_SUM), "c9", "Say why", SPLIT_WHY)
-    found = {e.label: e for e in markers.exercises(notebook, 3)}
+    found = {e.label: e for e in conventions.exercises(notebook, 3)}
     assert (found["tiny-sum"].points_in("graduate"), found["tiny-sum"].points_in("undergraduate")) == (2, None)
     assert found["tiny-sum"].name == "Exercise 3.1: Add numbers" and found["tiny-sum"].points == 2
     assert (found["tiny-why"].points_in("undergraduate"), found["tiny-why"].points_in("graduate")) == (1, 3)
@@ -317,7 +317,7 @@ def test_the_chapters_are_marked_as_the_problem_sets_mark_them():
     assert BOOK_TRACKS == TRACKS
     marked = {}
     for number, source in enumerate(CHAPTERS, start=1):
-        for exercise in markers.exercises(nbformat.read(source, as_version=4), number):
+        for exercise in conventions.exercises(nbformat.read(source, as_version=4), number):
             assert exercise.marks is not None, f"{exercise.label} gives no points"
             if exercise.marks.tracks is not None:
                 marked[exercise.label] = exercise.marks.tracks
@@ -350,7 +350,7 @@ def test_a_tracks_notebook_needs_nothing_it_leaves_out(number, track):
     dropped = [c for c in everyone.cells if c.id not in kept]
     tags = [(c.metadata.get("tags") or ["untagged"])[0] for c in dropped]
     assert set(tags) <= {"student-stub", "student-check", "student-answer"}, tags
-    left_out = {e.label for e in markers.exercises(source, number) if e.points_in(track) is None}
+    left_out = {e.label for e in conventions.exercises(source, number) if e.points_in(track) is None}
     assert bool(dropped) == bool(left_out)
     code = [c for c in mine.cells if c.cell_type == "code"]
     dropped_code = [c for c in dropped if c.cell_type == "code"]
@@ -393,6 +393,6 @@ def test_chapter_4_gets_an_archive_per_track_whose_totals_follow(tmp_path):
         assert ("ablate_units" in reference) == (track == "graduate")
         totals[track] = sum(expected.values())
         assert [e["label"] for e in settings["by_hand"]] == [
-            e.label for e in markers.exercises(notebook, 4) if not e.checks and e.points_in(track) is not None]
-    ablation = next(e for e in markers.exercises(notebook, 4) if e.label == "ch4-ablate-top5")
+            e.label for e in conventions.exercises(notebook, 4) if not e.checks and e.points_in(track) is not None]
+    ablation = next(e for e in conventions.exercises(notebook, 4) if e.label == "ch4-ablate-top5")
     assert totals["graduate"] - totals["undergraduate"] == ablation.points_in("graduate") > 0

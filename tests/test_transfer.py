@@ -10,8 +10,10 @@ import pytest
 import torch
 from torch import nn
 
-import transfer_solutions as solutions
+from chapter_code import worked_solutions
 from resnetbook import models, transfer
+
+solutions = worked_solutions("06_shortcuts_transfer", "freeze_backbone", "train_mode")  # the chapter's
 
 matplotlib.use("Agg")
 

@@ -2,7 +2,7 @@
 
 ``build(root, chapter_path, number, dest)`` writes ``dest/<chapter>-autograder.zip`` with
 otter-grader: the tests of ``tests/`` (otter's exception-based test files, one per exercise
-graded by checks; see :mod:`autograder.markers`) go through ``otter generate``, which adds
+graded by checks; see :func:`notebook_conventions.exercises`) go through ``otter generate``, which adds
 otter's ``setup.sh`` (a mamba environment with otter and ``requirements.txt``) and
 ``otter_config.json``. Three things otter does not do are added around it:
 
@@ -34,11 +34,12 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.markers import Exercise, exercises, reference_functions
+from editions.release import copy_package
+from notebook_conventions import Exercise, cell_timeout, exercises, reference_namespace
 
 RUNTIME = Path(__file__).resolve().parent / "runtime"
 PYTHON_VERSION = "3.11"
-CELL_SECONDS, TEST_SECONDS = 900, 60  # a cell: the book build's timeout (run_grader.py stops cells sooner)
+TEST_SECONDS = 60  # a cell gets the book build's timeout, notebook_conventions.cell_timeout (run_grader.py stops cells sooner)
 TIMEOUT_SECONDS = 600  # Gradescope's default timeout; BOOKGRADER_TIMEOUT_SECONDS where an instructor raised it
 OTTER_CONFIG = {"lang": "python", "plugins": ["bookgrader.plugin.BookPlugin"], "show_stdout": False, "show_hidden": True}
 BOOK_FILES_TEST = "99-book-files.py"
@@ -86,7 +87,7 @@ def reference_values(notebook: nbformat.NotebookNode, chapter_key: str, where: s
         for name in [m for m in sys.modules if m == "bookgrader" or m.startswith("bookgrader.")]:
             del sys.modules[name]
         cases = importlib.import_module(f"bookgrader.chapters.{chapter_key}").CASES
-        solutions = reference_functions(notebook, where)
+        solutions = reference_namespace(notebook, where)
         values = {}
         for fn, fn_cases in cases.items():
             values[fn] = []
@@ -100,8 +101,6 @@ def reference_values(notebook: nbformat.NotebookNode, chapter_key: str, where: s
 
 def _stage(root: Path, source: Path, number: int, tests: dict[str, str], stage: Path, track: str | None = None) -> None:
     """Everything the archive holds besides what otter generate writes."""
-    from editions.release import _copy_package
-
     import torch
 
     notebook = nbformat.read(source, as_version=4)
@@ -112,7 +111,7 @@ def _stage(root: Path, source: Path, number: int, tests: dict[str, str], stage: 
         if spec.stem != key:
             spec.unlink()
     exercises_ = graded(notebook, number, track)
-    settings = {"chapter": key, "notebook": source.name, "cell_seconds": CELL_SECONDS, "test_seconds": TEST_SECONDS,
+    settings = {"chapter": key, "notebook": source.name, "cell_seconds": cell_timeout(root), "test_seconds": TEST_SECONDS,
                 "timeout_seconds": TIMEOUT_SECONDS,
                 "exercises": [{"name": e.name, "label": e.label, "points": e.points_in(track)} for e in exercises_]}
     if track is not None:  # what the instructor grades by hand completes the track's total
@@ -130,7 +129,7 @@ def _stage(root: Path, source: Path, number: int, tests: dict[str, str], stage: 
     (stage / "tests").mkdir()
     for name, text in tests.items():
         (stage / "tests" / name).write_text(text)
-    _copy_package(root / "code", stage / "package")
+    copy_package(root / "code", stage / "package")
     shutil.copy2(RUNTIME / "run_grader.py", stage / "run_grader.py")
     shutil.copy2(RUNTIME / "run_autograder", stage / "run_autograder")
     (stage / "otter_config.json").write_text(json.dumps(OTTER_CONFIG, indent=2))

@@ -6,7 +6,7 @@
 - :mod:`editions.student_notebook`: a chapter's student notebook (``make student``).
 - :mod:`editions.release`: a self-contained student release (``make student-release``).
 - :mod:`editions.tracks`: tracks (``resnetbook_tracks``): exercises for some tracks only, points per track.
-- :func:`chapters`: the chapter notebooks, in the order of ``_toc.yml``, the one list of them.
+- :func:`chapters`: the chapter notebooks, in the order of ``_toc.yml`` (:mod:`notebook_conventions`).
 """
 
 from __future__ import annotations
@@ -15,34 +15,15 @@ import os
 import shutil
 from pathlib import Path
 
-import yaml
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.transforms import SphinxTransform
 from sphinx.util import logging
 
 from editions import tracks
+from notebook_conventions import CHECK_TAG, chapters
 
 LOGGER = logging.getLogger(__name__)
-
-
-def toc_files(root: Path) -> list[Path]:
-    """Source files of the pages in ``root/_toc.yml``, in reading order (root page first)."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    names = [toc["root"]] + [entry["file"] for entry in toc.get("chapters", [])]
-    files = []
-    for name in names:
-        matches = [p for p in (root / f"{name}.ipynb", root / f"{name}.md") if p.exists()]
-        if not matches:
-            raise FileNotFoundError(f"_toc.yml lists {name}, which has no .ipynb or .md source")
-        files.append(matches[0])
-    return files
-
-
-def chapters(root: Path) -> list[Path]:
-    """The chapter notebooks of ``_toc.yml``, in order: chapter n is ``chapters(root)[n - 1]``."""
-    return [path for path in toc_files(root)[1:] if path.suffix == ".ipynb"]
-
 
 
 EDITIONS = ("instructor", "student")
@@ -109,8 +90,6 @@ class _RemoveSolutions(SphinxTransform):
 def _remove_check_outputs(document: nodes.document) -> None:
     """Student edition: drop the stored outputs of check cells. The build ran each check on the
     reference solution ("all 2 checks passed"), which the student has not written."""
-    from autograder.markers import CHECK_TAG  # here: autograder imports this package
-
     def is_check(node: nodes.Node) -> bool:
         return isinstance(node, nodes.container) and f"tag_{CHECK_TAG}" in node.get("classes", [])
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import nbformat
 
 from editions import student_notebooks, tracks
-from editions.student_notebook import replace_regions, student_notebook
+from editions.student_notebook import student_notebook
+from notebook_conventions import replace_regions
 
 STRIPPED = "a worked solution: only the instructor edition has it"
 INSTALL_URL = re.compile(r"git\+https://github\.com/[\w.-]+/[\w.-]+")
@@ -35,7 +36,10 @@ def stripped_module(text: str, where: str) -> str:
     return text if stripped is None else stripped + "\n"
 
 
-def _copy_package(code: Path, dest: Path) -> None:
+def copy_package(code: Path, dest: Path) -> None:
+    """Copy the book's package (``code/``) to ``dest`` as students get it: solution regions stripped.
+
+    The student release ships it, and so does each autograder archive (:mod:`autograder`)."""
     shutil.copytree(code, dest, ignore=SKIPPED)
     for module in dest.rglob("*.py"):
         module.write_text(stripped_module(module.read_text(), str(module.relative_to(dest))))
@@ -77,6 +81,6 @@ def write_release(root: Path, dest: Path, repo: str, branch: str = "main") -> li
         written.append(dest / name)
         title = notebook.cells[0].source.splitlines()[0].lstrip("# ")
         names.append((name, f"{title} ({track} track)" if track else title))
-    _copy_package(root / "code", dest / "code")
+    copy_package(root / "code", dest / "code")
     (dest / "README.md").write_text(_readme(repo, branch, names))
     return written + [dest / "code", dest / "README.md"]

@@ -21,70 +21,22 @@ from __future__ import annotations
 import ast
 import copy
 import re
-from ast import literal_eval
 from collections.abc import Callable, Iterator
 
 import nbformat
+from nbconvert.preprocessors import ClearOutputPreprocessor
 from nbformat import NotebookNode
 
-SOLUTION_TAG, STUB_TAG, ANSWER_TAG = "solution", "student-stub", "student-answer"
-BEGIN = "### BEGIN SOLUTION"
-END = "### END SOLUTION"
+from notebook_conventions import (ANSWER_TAG, DIRECTIVE_RE, END_RE, GLUE_ROLE, SOLUTION_BLOCK_LABEL, SOLUTION_TAG,
+                                  START_RE, STUB_TAG, glued_values, replace_regions)
+
 STUB_BODY = ("# YOUR CODE HERE", "raise NotImplementedError()")
 ANSWER_TEXT = "**Your answer:** YOUR ANSWER HERE"
-
-_FENCE = r"(?P<fence>:{3,}|`{3,})"
-_OPTIONS = r"(?:\n[ \t]*:[\w-]+:[^\n]*)*"
-START_RE = re.compile(_FENCE + r"\{solution-start\}[ \t]+(?P<label>\S+)[^\n]*" + _OPTIONS + r"\n(?P=fence)")
-END_RE = re.compile(_FENCE + r"\{solution-end\}[^\n]*" + _OPTIONS + r"\n(?P=fence)")
-DIRECTIVE_RE = re.compile(
-    r"^[ \t]*(?P<fence>:{3,}|`{3,})\{(?P<name>[\w-]+)\}[ \t]*(?P<arg>[^\n]*)\n"
-    r"(?P<options>(?:[ \t]*:[\w-]+:[^\n]*\n)*)(?P<body>.*?)^[ \t]*(?P=fence)[ \t]*$\n?",
-    re.S | re.M,
-)
-SOLUTION_BLOCK_LABEL = re.compile(r"^[ \t]*(?::{3,}|`{3,})\{solution\}[ \t]+(\S+)", re.M)
-GLUE_ROLE = re.compile(r"\{glue(?::(?P<kind>\w+))?\}`(?P<name>[\w.-]+)`")
 MYST_LEFTOVER = re.compile(r"\{[\w:-]+\}`|^[ \t]*:::|^[ \t]*`{3,}\{|^\([\w-]+\)=$", re.M)
 ADMONITIONS = {"note": "Note", "tip": "Tip", "important": "Important", "warning": "Warning", "hint": "Hint"}
 
 
 # ---------------------------------------------------------------- solution regions
-
-
-def replace_regions(source: str, stub: Callable[[str], list[str]], where: str = "") -> str | None:
-    """``source`` with each BEGIN/END SOLUTION region replaced by ``stub(indent)``.
-
-    Returns None when ``source`` has no region. Raises ValueError for an unbalanced or
-    nested region. Also used on the package's modules by the student release.
-    """
-    out, indent, found = [], None, False
-    for number, line in enumerate(source.splitlines(keepends=True), start=1):
-        marker = line.strip()
-        if marker == BEGIN:
-            if indent is not None:
-                raise ValueError(f"{where}line {number}: {BEGIN} inside a region")
-            indent, found = line[: len(line) - len(line.lstrip())], True
-            out += [f"{indent}{text}\n" for text in stub(indent)]
-        elif marker == END:
-            if indent is None:
-                raise ValueError(f"{where}line {number}: {END} without {BEGIN}")
-            indent = None
-        elif indent is None:
-            out.append(line)
-    if indent is not None:
-        raise ValueError(f"{where}{BEGIN} has no {END}")
-    return "".join(out).rstrip("\n") if found else None
-
-
-def region_lines(source: str) -> list[str]:
-    """The lines inside the BEGIN/END SOLUTION regions of ``source`` (the worked answer)."""
-    inside, lines = False, []
-    for line in source.splitlines():
-        if line.strip() in (BEGIN, END):
-            inside = line.strip() == BEGIN
-        elif inside:
-            lines.append(line)
-    return lines
 
 
 def stub_source(source: str, where: str = "") -> str | None:
@@ -93,24 +45,6 @@ def stub_source(source: str, where: str = "") -> str | None:
 
 
 # ---------------------------------------------------------------- markdown
-
-
-def glued_values(notebook: NotebookNode) -> dict[str, str]:
-    """Every value the chapter glued, as its stored output shows it (text, or markdown)."""
-    values = {}
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
-            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name is None:
-                continue
-            data = {key.rsplit("/", 2)[-2] + "/" + key.rsplit("/", 1)[-1]: value for key, value in output.data.items()}
-            text = data.get("text/markdown") or data.get("text/plain", "")
-            try:
-                text = str(literal_eval(text)) if "text/markdown" not in data else text
-            except (SyntaxError, ValueError):
-                pass
-            values[name] = text
-    return values
 
 
 def plain_markdown(text: str, glue: dict[str, str], number_exercise: Callable[[], str], where: str = "") -> str:
@@ -189,7 +123,7 @@ def _marker(cell: NotebookNode, name: str, pattern: re.Pattern) -> re.Match | No
 
 def _stub_cell(cell: NotebookNode, source: str) -> NotebookNode:
     stub = copy.deepcopy(cell)
-    stub.source, stub.outputs, stub.execution_count = source, [], None
+    stub.source = source
     stub.metadata["tags"] = [STUB_TAG]
     return stub
 
@@ -270,12 +204,13 @@ def student_notebook(source: NotebookNode, chapter: int | None = None, name: str
                 cells.append(cell)
             cells += [_answer_cell(label) for label in answered_here]
         elif cell.cell_type == "code" and ("remove-cell" not in tags or cell.get("id") == first_code):
-            cell.source, cell.outputs, cell.execution_count = without_glue(cell.source), [], None
+            cell.source = without_glue(cell.source)
             if cell.source.strip():
                 cells.append(cell)
     if open_label is not None:
         raise ValueError(f"solution {open_label!r} has no solution-end")
     notebook.cells = cells + handin_cells(name or f"chapter{chapter or 0:02d}")
+    notebook, _ = ClearOutputPreprocessor().preprocess(notebook, {})  # no outputs, no execution counts
     notebook.metadata.pop("widgets", None)
     colab_metadata(notebook)
     return notebook

@@ -1,7 +1,7 @@
 """Tracks: one book, several groups of students (an undergraduate and a graduate course).
 
 The one home of the track markup; the site (:mod:`editions`), the student notebooks and the
-autograder (:mod:`autograder.markers`) all read it from here.
+autograder (:func:`notebook_conventions.exercises`) all read it from here.
 
 - The book names its tracks in ``_config.yml``, where Jupyter Book passes settings to Sphinx::
 
@@ -32,6 +32,8 @@ from pathlib import Path
 import yaml
 from nbformat import NotebookNode
 
+from notebook_conventions import DIRECTIVE_RE, LABEL_RE
+
 CONFIG_KEY = "resnetbook_tracks"
 TRACK_NAME = re.compile(r"[a-z][a-z0-9-]*")
 SUFFIX_RE = re.compile(r"\s*\((?P<spec>[^()]*\bpoints?)\)\s*$")
@@ -40,7 +42,6 @@ EVERY_RE = re.compile(rf"{_N}")
 ONLY_RE = re.compile(rf"(?P<names>[a-z][a-z0-9-]*(?: and [a-z][a-z0-9-]*)*) only, {_N}")
 ENTRY_RE = re.compile(rf"(?P<name>[a-z][a-z0-9-]*): {_N}")
 FORMS = "(N points), (TRACK only, N points) or (TRACK: N points; TRACK: M points)"
-LABEL_RE = re.compile(r"^[ \t]*:label:[ \t]*(\S+)", re.M)
 SKIPPED_TEXT = "This exercise is not part of the {track} track: skip it."
 TRACK_NOTE = ("> **The {track} track.** This notebook holds the exercises of the {track} track; "
               "the others keep their numbers and say that you skip them.")
@@ -139,8 +140,6 @@ def book_tracks(root: Path) -> tuple[str, ...]:
 
 def exercise_directives(notebook: NotebookNode) -> Iterator[tuple[NotebookNode, re.Match]]:
     """Each ``{exercise}`` directive of the notebook's markdown cells, with its cell, in order."""
-    from editions.student_notebook import DIRECTIVE_RE
-
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             for match in DIRECTIVE_RE.finditer(cell.source):
@@ -167,8 +166,6 @@ def for_track(notebook: NotebookNode, track: str, where: str = "") -> NotebookNo
     ``student-check`` cells right after it are left out.
     """
     import copy
-
-    from editions.student_notebook import DIRECTIVE_RE
 
     out = copy.deepcopy(notebook)
     skipped: set[str] = set()
