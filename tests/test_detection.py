@@ -233,6 +233,8 @@ def test_enlarged_and_show():
     assert found["boxes"].tolist() == [[0, 0, 3, 6]]
     with pytest.raises(ValueError):
         detection.enlarged(image, found, 0)
+    padded, _ = detection.enlarged(image, found, 3, margin=4)
+    assert padded.shape == (3, 6, 10) and padded[:, :, :6].equal(big) and not padded[:, :, 6:].any()
     fig, ax = plt.subplots()
     assert detection.show(ax, big, "t") is ax and ax.get_title() == "t"
     plt.close(fig)
@@ -269,3 +271,16 @@ def test_show_outlines_every_box_and_counts_each_group() -> None:
     assert len(ax2.patches) == 0 and len(ax2.texts) == 0
     plt.close(fig)
     plt.close(fig2)
+
+
+def test_caption_overflow_is_what_a_caption_reaches_past_the_edge():
+    from PIL import ImageFont
+
+    font = ImageFont.truetype(detection.caption_style(16)["font"], 16)
+    width = font.getlength("Pullover 0.65")
+    boxes = torch.tensor([[10.0, 0, 20, 20], [200.0, 0, 220, 20]])
+    assert 60 < width < 180  # a 13-character caption at 16 px
+    assert detection.caption_overflow(400, boxes, ["Bag 0.90", "Pullover 0.65"]) == 0
+    reach = detection.caption_overflow(220, boxes, ["Bag 0.90", "Pullover 0.65"])
+    assert reach == int(200 + width + 2 - 220) + 1 and reach > 0
+    assert detection.caption_overflow(220, boxes[:0], []) == 0
