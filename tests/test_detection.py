@@ -233,8 +233,14 @@ def test_enlarged_and_show():
     assert found["boxes"].tolist() == [[0, 0, 3, 6]]
     with pytest.raises(ValueError):
         detection.enlarged(image, found, 0)
-    padded, _ = detection.enlarged(image, found, 3, margin=4)
+    padded, same = detection.for_display(image, dets([[0, 0, 1, 2]], [1], [0.5]), size=6, margin=4)
     assert padded.shape == (3, 6, 10) and padded[:, :, :6].equal(big) and not padded[:, :, 6:].any()
+    assert same["boxes"].tolist() == [[0, 0, 3, 6]]
+    photo = torch.full((3, 40, 100), 200, dtype=torch.uint8)  # landscape: its width becomes the size
+    small, shrunk = detection.for_display(photo, dets([[10, 0, 50, 20]], [1], [0.5]), size=25)
+    assert small.shape == (3, 10, 25) and shrunk["boxes"].tolist() == [[2.5, 0, 12.5, 5]]
+    portrait, _ = detection.for_display(photo.transpose(1, 2), dets([[0, 10, 20, 50]], [1], [0.5]), size=25)
+    assert portrait.shape == (3, 25, 10)
     fig, ax = plt.subplots()
     assert detection.show(ax, big, "t") is ax and ax.get_title() == "t"
     plt.close(fig)

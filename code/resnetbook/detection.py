@@ -34,8 +34,10 @@ from resnetbook import provenance, scenes, weights
 # Drawing detections lives in detection_view; the chapter reaches it through this module.
 from resnetbook.detection_view import caption_overflow as caption_overflow
 from resnetbook.detection_view import caption_style as caption_style
+from resnetbook.detection_view import DISPLAY_SIZE as DISPLAY_SIZE
 from resnetbook.detection_view import clusters as clusters
 from resnetbook.detection_view import enlarged as enlarged
+from resnetbook.detection_view import for_display as for_display
 from resnetbook.detection_view import show as show
 from resnetbook.examples import Example, photo_examples
 from resnetbook.images import Image, to_rgb_tensor, torchvision_preprocess

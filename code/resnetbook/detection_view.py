@@ -1,7 +1,7 @@
 """Drawing detections on small scenes so that a reader can read them (chapter 7).
 
-:func:`enlarged` scales a scene and its boxes up (with room on the right for captions, see
-:func:`caption_overflow`), :func:`caption_style` gives ``draw_bounding_boxes`` legible captions,
+:func:`for_display` brings a scene or a photo and its boxes to one width (with room on the right
+for captions, see :func:`caption_overflow`), :func:`caption_style` gives ``draw_bounding_boxes`` legible captions,
 and :func:`show` draws a scene with thin outlines and the count of boxes in each overlapping
 group (:func:`clusters`), as non-maximum suppression sees them. ``resnetbook.detection``
 re-exports these names.
@@ -18,15 +18,38 @@ from torchvision.ops import box_iou
 Detections = dict[str, torch.Tensor]
 
 
-def enlarged(image: torch.Tensor, detections: Detections, factor: int, margin: int = 0) -> tuple[torch.Tensor, Detections]:
-    """``image`` (uint8 ``[3, H, W]``) and its detections ``factor`` times larger, so that captions
-    drawn on a small scene stay legible, with ``margin`` black pixels added on the right, so that
-    a caption that starts near the right edge is not cut off (chapter 7)."""
+DISPLAY_SIZE = 288  # pixels: a 96-pixel scene three times, pixel for pixel
+
+
+def enlarged(image: torch.Tensor, detections: Detections, factor: int) -> tuple[torch.Tensor, Detections]:
+    """``image`` (uint8 ``[3, H, W]``) and its detections ``factor`` times larger, pixel for pixel, so
+    that what is drawn on a small scene stays legible (chapter 7)."""
     if not isinstance(factor, int) or factor < 1:
         raise ValueError(f"factor must be a positive integer, got {factor!r}")
     big = image.repeat_interleave(factor, dim=1).repeat_interleave(factor, dim=2)
-    big = torch.nn.functional.pad(big, (0, margin))
     return big, {**detections, "boxes": detections["boxes"] * factor}
+
+
+def for_display(image: torch.Tensor, detections: Detections, size: int = DISPLAY_SIZE,
+                margin: int = 0) -> tuple[torch.Tensor, Detections]:
+    """``image`` (uint8 ``[3, H, W]``) and its detections resized to fit a ``size`` x ``size`` square,
+    its longer side ``size`` pixels, so that captions drawn at a fixed size read alike on a small scene
+    and on a large photo of any shape, with ``margin`` black pixels added on the right for captions
+    that start near the edge (chapter 7).
+
+    A whole-number enlargement copies pixels (:func:`enlarged`: a small scene stays crisp); any
+    other size is resampled smoothly (antialiased when shrinking a photo).
+    """
+    from torchvision.transforms.v2 import functional as TF
+
+    longer = max(image.shape[-2:])
+    if size % longer == 0:
+        big, detections = enlarged(image, detections, size // longer)
+    else:
+        factor = size / longer
+        big = TF.resize(image, [round(image.shape[-2] * factor), round(image.shape[-1] * factor)], antialias=True)
+        detections = {**detections, "boxes": detections["boxes"] * factor}
+    return torch.nn.functional.pad(big, (0, margin)), detections
 
 
 def caption_overflow(width: int, boxes: torch.Tensor, captions: Sequence[str], font_size: int = 16) -> int:

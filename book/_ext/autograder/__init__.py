@@ -84,8 +84,7 @@ def reference_values(notebook: nbformat.NotebookNode, chapter_key: str, where: s
     try:
         import importlib
 
-        for name in [m for m in sys.modules if m == "bookgrader" or m.startswith("bookgrader.")]:
-            del sys.modules[name]
+        _forget_bookgrader()
         cases = importlib.import_module(f"bookgrader.chapters.{chapter_key}").CASES
         solutions = reference_namespace(notebook, where)
         values = {}
@@ -97,6 +96,13 @@ def reference_values(notebook: nbformat.NotebookNode, chapter_key: str, where: s
         return values
     finally:
         sys.path.remove(str(grader))
+        _forget_bookgrader()  # the archive's copy lives in a folder that may go: later imports find the runtime's
+
+
+def _forget_bookgrader() -> None:
+    """Drop every ``bookgrader`` module from ``sys.modules``, so that the next import reads it from ``sys.path``."""
+    for name in [m for m in sys.modules if m == "bookgrader" or m.startswith("bookgrader.")]:
+        del sys.modules[name]
 
 
 def _stage(root: Path, source: Path, number: int, tests: dict[str, str], stage: Path, track: str | None = None) -> None:
@@ -180,6 +186,7 @@ def build(root: Path, source: Path, number: int, dest: Path, track: str | None =
         finally:
             os.chdir(cwd)
             sys.path.remove(str(stage / "grader"))
+            _forget_bookgrader()  # the plugin otter imported from the staged copy, which goes with tmp
         _write_zip(generated, stage, target)
     return target
 
