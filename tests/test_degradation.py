@@ -116,3 +116,10 @@ def test_plots_draw_one_line_per_network() -> None:
     ax = degradation.plot_grad_norms(b, {"plain-20": [1.0, 0.5], "residual-20": [1.0, 0.9]})
     assert len(ax.lines) == 2 and ax.get_yscale() == "log"
     plt.close(fig)
+
+
+def test_names_say_which_network_and_whether_its_gammas_start_at_one():
+    assert degradation.name(20, False) == "plain-20" and degradation.name(56, True) == "residual-56"
+    assert degradation.name(56, True, zero_init_residual=False) == "residual-56, γ=1"
+    assert degradation.name(56, False, zero_init_residual=False) == "plain-56"  # no residual branch to scale
+    assert degradation.line_style("residual-56, γ=1") != degradation.line_style("residual-56")

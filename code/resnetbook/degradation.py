@@ -65,9 +65,11 @@ def build(depth: int, shortcuts: bool, widths: tuple[int, int, int] = (8, 16, 32
     return models.FashionResNet(depth=depth, widths=widths, shortcuts=shortcuts, zero_init_residual=zero)
 
 
-def name(depth: int, shortcuts: bool) -> str:
-    """``"plain-56"`` or ``"residual-20"``: how the chapter's tables and legends name a network."""
-    return f"{'residual' if shortcuts else 'plain'}-{depth}"
+def name(depth: int, shortcuts: bool, zero_init_residual: bool | None = None) -> str:
+    """``"plain-56"``, ``"residual-20"``, or ``"residual-56, γ=1"`` for a residual network built with
+    ``zero_init_residual=False``: how the chapter's tables and legends name a network."""
+    gamma1 = shortcuts and zero_init_residual is False
+    return f"{'residual' if shortcuts else 'plain'}-{depth}" + (", γ=1" if gamma1 else "")
 
 
 def prepare(X: torch.Tensor, pool: int) -> torch.Tensor:
@@ -141,7 +143,7 @@ def trained(X: torch.Tensor, y: torch.Tensor, recipe: Recipe, depth: int, shortc
     X = prepare(X, recipe.pool)
     torch.manual_seed(recipe.seed)
     model = build(depth, shortcuts, recipe.widths, zero_init_residual)
-    curve = train_curve(model, X, y, recipe, name(depth, shortcuts))
+    curve = train_curve(model, X, y, recipe, name(depth, shortcuts, zero_init_residual))
     curve.train_error = 1 - accuracy(model, X[:recipe.eval_size], y[:recipe.eval_size])
     return curve
 
