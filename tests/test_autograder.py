@@ -28,6 +28,7 @@ import nbformat
 import pytest
 
 import autograder
+import cell_flow
 import editions
 import gradescope_container as container
 
@@ -239,6 +240,7 @@ def test_one_typical_mistake_costs_that_exercise_only(archive, tmp_path):
 # ---------------------------------------------------------------- bad submissions
 
 
+@pytest.mark.slow
 def test_a_notebook_that_loops_fails_and_breaks_the_book_gets_a_result_per_test(archive, tmp_path):
     """Errors in cells, an endless loop and a cell deleting the book's files: the rest still scores."""
     notebook = edited(notebooks()[1], "bn_slope_intercept", "    mean, var = bn_statistics", LOOP + "    mean, var = bn_statistics")
@@ -285,14 +287,6 @@ def complete_submission(number: int) -> dict[str, bytes]:
     return {source.name: nbformat.writes(filled(student_notebook(chapter, number), chapter)).encode()}
 
 
-def defined_names(source: str) -> set[str]:
-    """Names a cell binds at its top level: ``a, b = ...``, ``def f``, ``class C``."""
-    names = set(re.findall(r"^(?:def|class) (\w+)", source, re.M))
-    for targets in re.findall(r"^([A-Za-z_][\w, ]*?)\s*=(?!=)", source, re.M):
-        names |= {t.strip() for t in targets.split(",")} - {"", "_"}
-    return names
-
-
 # What each chapter's grading skips (otter_ignore): (a line of a skipped cell, names only skipped cells define).
 SKIPPED = {
     5: [("train_starter(splits.X_train", {"starter_baseline"}), ("engine.fit(", {"baseline_model", "best_model"})],
@@ -309,17 +303,19 @@ def test_grading_skips_the_long_cells_and_no_graded_cell_needs_them(number):
     cells = [c for c in student_notebook(nbformat.read(source, as_version=4), number).cells if c.cell_type == "code"]
     ignored = [c for c in cells if "otter_ignore" in c.metadata.get("tags", [])]
     running = [c for c in cells if c not in ignored]
-    only_skipped = set().union(*map(defined_names, (c.source for c in ignored)))
-    only_skipped -= set().union(*map(defined_names, (c.source for c in running)))
+    only_skipped = set().union(*(cell_flow.names(c.source)[0] for c in ignored))
+    only_skipped -= set().union(*(cell_flow.names(c.source)[0] for c in running))
     for line, names in SKIPPED[number]:
         assert any(line in c.source for c in ignored), line
         assert names <= only_skipped, (line, names - only_skipped)
     for cell in running:
-        used = {n for n in only_skipped if re.search(rf"\b{n}\b", cell.source)}
+        bound, read, inner = cell_flow.names(cell.source)
+        used = ((read | inner) - bound) & only_skipped
         assert not used, (cell.get("id"), used)
 
 
 # 3: the lightest chapter; 5: training; 2, 6, 7: the chapters closest to the 768 MB (peaks 695, 695, 623 MB here)
+@pytest.mark.slow
 @pytest.mark.parametrize("number", [2, 3, 5, 6, 7], ids=lambda n: f"ch{n}")
 def test_a_complete_submission_is_graded_in_gradescopes_default_container(number, tmp_path):
     source = editions.chapters(ROOT)[number - 1]
