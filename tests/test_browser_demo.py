@@ -11,7 +11,8 @@
 - By keyboard alone: Tab reaches the file input (the drop zone is not a tab stop), Space opens
   the file picker, and the picture of what the network sees has a text alternative.
 
-Model load and inference times measured here go to ``_build/screenshots/browser-demo.json``.
+Model load and inference times measured here go to ``_build/screenshots/browser-demo-<example>.json``
+(one file per example: the tests may run in two processes at once).
 """
 
 from __future__ import annotations
@@ -124,11 +125,9 @@ def test_page_top5_equals_pytorch_top5(browser, base_url, site, config, pretrain
     assert all(math.isclose(p, q, abs_tol=TOLERANCE) for (_, p), (_, q) in zip(got, want)), (got, want)
     assert seen["errors"] == []
     assert f"{config['model_bytes'] / 1e6:.2f} MB" in status and "loaded in" in status, status
-    record = SCREENSHOTS / "browser-demo.json"
-    times = json.loads(record.read_text()) if record.exists() else {}
-    times[path.name] = {"load_ms": float(timing["loadMs"]), "inference_ms": float(timing["inferenceMs"]),
-                        "max_prob_diff": max(abs(p - q) for (_, p), (_, q) in zip(got, want))}
-    record.write_text(json.dumps(times, indent=1))
+    times = {"example": path.name, "load_ms": float(timing["loadMs"]), "inference_ms": float(timing["inferenceMs"]),
+             "max_prob_diff": max(abs(p - q) for (_, p), (_, q) in zip(got, want))}
+    (SCREENSHOTS / f"browser-demo-{path.stem}.json").write_text(json.dumps(times, indent=1))
 
 
 def test_the_demo_is_operated_by_keyboard(browser, base_url, config, example_file):
