@@ -120,10 +120,20 @@ def final_test_accuracy(dataset, seed: int = 0) -> tuple[float, float]:
     splits = training.make_splits(dataset, val_size=10_000, seed=seed)
     seed_everything(seed)
     start = time.perf_counter()
-    model, _ = engine.fit(engine.BEST_RECIPE.build(), splits.X_train, splits.y_train,
+    model, _ = engine.fit(engine.BEST_RECIPE.build(splits.X_train), splits.X_train, splits.y_train,
                           engine.BEST_RECIPE.hp, progress=False)
     seconds = time.perf_counter() - start
     return training.accuracy(model, splits.X_test, splits.y_test, tta=engine.BEST_RECIPE.hp.tta), seconds
+
+
+def cpu_kind() -> dict:
+    """Which CPU this ran on, and whether it computes bfloat16 natively (AMX): times differ several-fold."""
+    cpuinfo = Path("/proc/cpuinfo")
+    text = cpuinfo.read_text(encoding="utf-8") if cpuinfo.exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "unknown")
+    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+    return {"model": model, "cores": os.cpu_count(), "amx_tile": "amx_tile" in flags,
+            "avx512_bf16": "avx512_bf16" in flags}
 
 
 def _seconds(value: float) -> float | None:
@@ -163,6 +173,8 @@ def main() -> None:
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset (OpenMP default)"),
         "load_avg_1min_at_end": round(os.getloadavg()[0], 2),
         "device": str(get_device()),
+        "cpu": cpu_kind(),
+        "dtype": str(precision.amp_dtype(get_device()) or torch.float32).removeprefix("torch."),
         "bf16": precision.amp_dtype(get_device()) == torch.bfloat16,
         "torch_version": torch.__version__,
     }
