@@ -36,11 +36,13 @@ NPM_STAMP := node_modules/.installed
 
 setup: $(STAMP) $(NPM_STAMP) data
 
-# The virtual environment: rebuilt only when the requirements change.
+# The virtual environment: rebuilt only when the requirements change. --no-compile: Python
+# compiles the modules that are imported when first imported, not every file of the
+# packages (torch alone has thousands) at install time.
 $(STAMP): requirements.txt code/pyproject.toml book/_ext/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install --no-compile -r requirements.txt
 	touch $@
 
 # What the site serves from npm (ONNX Runtime Web, chapter 7), exactly as package-lock.json
