@@ -105,7 +105,8 @@ def test_cached_copy_with_wrong_checksum_and_no_network_is_kept_and_named(tmp_pa
     assert cache_entries(dest.parent) == ["tiny.pth"]
 
 
-@pytest.mark.parametrize("url", [closed_port_url("/w.pth"), "http://no-such-host.invalid/w.pth"])
+@pytest.mark.parametrize("url", [closed_port_url("/w.pth"), "http://no-such-host.invalid/w.pth"],
+                         ids=["closed-port", "no-such-host"])  # a port varies: xdist workers must collect the same ids
 def test_no_network_is_a_quick_error_that_names_only_the_cause(tmp_path, url):
     dest = tmp_path / "cache" / "w.pth"
     start = time.perf_counter()
