@@ -4,8 +4,9 @@ nbval runs notebook cells as the book build does.
 ``make test`` runs the suite in two pytest-xdist workers (pytest.ini). Each worker, the kernels
 it starts and its subprocesses use one OpenMP thread: two processes with two threads each on
 two cores oversubscribe them (scripts/execute_chapters.py measured a chapter 11 times slower).
-Tests marked ``slow`` (a chapter executed again, a Gradescope container, the Colab install)
-are collected first, so neither worker is left with one of them at the end.
+Tests marked ``slow`` (a chapter executed again, a Gradescope container, the Colab install) are
+collected first, longest first, by the seconds they took in two workers on a 2-core Xeon without
+AMX (2026-12-03); the estimates only order the tests.
 
 nbval 0.11 executes cells with ``store_history=False``, and IPython decides whether a
 trailing ``;`` silences a cell's result from the history, so under nbval
@@ -28,9 +29,23 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # set before the tests import torch
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+def seconds(item) -> float:
+    """What a test marked ``slow(seconds=...)`` took when last measured (0: not marked). ``seconds``
+    is a number, or a dict by parameter id with ``default`` for the others."""
+    marker = item.get_closest_marker("slow")
+    if marker is None:
+        return 0.0
+    estimate = marker.kwargs.get("seconds", 60)
+    if isinstance(estimate, dict):
+        callspec = getattr(item, "callspec", None)
+        return estimate.get(callspec.id if callspec else "", marker.kwargs.get("default", 60))
+    return estimate
+
+
 def pytest_collection_modifyitems(config, items) -> None:
-    """Tests marked ``slow`` first, in their order; xdist hands them out from the front."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The longest tests first (equal ones in their order): xdist hands tests out from the front,
+    so the last to finish is a short one, and neither worker waits long for the other."""
+    items.sort(key=seconds, reverse=True)
 
 
 def _execute_with_history(self: RunningKernel, cell_input: str, allow_stdin=None) -> str:

@@ -207,6 +207,7 @@ def test_the_grading_code_holds_no_chapters_solution():
 # ---------------------------------------------------------------- three submissions
 
 
+@pytest.mark.slow(seconds=26)
 def test_reference_solutions_get_full_marks(archive, tmp_path):
     results = grade(archive, tmp_path, as_notebook(notebooks()[1]))
     tests = exercise_tests(results)
@@ -216,6 +217,7 @@ def test_reference_solutions_get_full_marks(archive, tmp_path):
     print(json.dumps(results, indent=2))
 
 
+@pytest.mark.slow(seconds=25)
 def test_unfilled_notebook_gets_zero_and_says_what_to_write(archive, tmp_path):
     results = grade(archive, tmp_path, as_notebook(notebooks()[0]))
     for test in exercise_tests(results).values():
@@ -225,6 +227,7 @@ def test_unfilled_notebook_gets_zero_and_says_what_to_write(archive, tmp_path):
     print(json.dumps(results, indent=2))
 
 
+@pytest.mark.slow(seconds=29)
 def test_one_typical_mistake_costs_that_exercise_only(archive, tmp_path):
     mistake = edited(notebooks()[1], "bn_slope_intercept", *MISTAKE)
     results = grade(archive, tmp_path, as_notebook(mistake))
@@ -240,7 +243,7 @@ def test_one_typical_mistake_costs_that_exercise_only(archive, tmp_path):
 # ---------------------------------------------------------------- bad submissions
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=76)
 def test_a_notebook_that_loops_fails_and_breaks_the_book_gets_a_result_per_test(archive, tmp_path):
     """Errors in cells, an endless loop and a cell deleting the book's files: the rest still scores."""
     notebook = edited(notebooks()[1], "bn_slope_intercept", "    mean, var = bn_statistics", LOOP + "    mean, var = bn_statistics")
@@ -315,7 +318,7 @@ def test_grading_skips_the_long_cells_and_no_graded_cell_needs_them(number):
 
 
 # 3: the lightest chapter; 5: training; 2, 6, 7: the chapters closest to the 768 MB (peaks 695, 695, 623 MB here)
-@pytest.mark.slow
+@pytest.mark.slow(seconds={"ch6": 59, "ch7": 57, "ch2": 53, "ch3": 51}, default=49)
 @pytest.mark.parametrize("number", [2, 3, 5, 6, 7], ids=lambda n: f"ch{n}")
 def test_a_complete_submission_is_graded_in_gradescopes_default_container(number, tmp_path):
     source = editions.chapters(ROOT)[number - 1]

@@ -136,7 +136,7 @@ def colab_env():
     return python, env
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=85)  # 55 s of it sets up the environment
 def test_first_cell_install_changes_none_of_colabs_packages_and_chapter3_runs(colab_env, tmp_path, monkeypatch):
     python, env = colab_env
     before = installed(python, env)

@@ -129,6 +129,7 @@ def check_pdf(notebook: nbformat.NotebookNode, pdf: Path) -> None:
 # ---------------------------------------------------------------- chapters
 
 
+@pytest.mark.slow(seconds=24)
 def test_chapter3_hand_in_pdf(tmp_path):
     notebook = filled_student(3)
     printed = run_and_hand_in(notebook, tmp_path, "03_batchnorm")
@@ -159,6 +160,7 @@ def chapter5_figures() -> nbformat.NotebookNode:
     return notebook
 
 
+@pytest.mark.slow(seconds=19)
 def test_chapter5_figures_hand_in_pdf(tmp_path):
     notebook = chapter5_figures()
     printed = run_and_hand_in(notebook, tmp_path, "05_training")

@@ -180,7 +180,7 @@ def loads_online(cell: nbformat.NotebookNode) -> bool:
     return any(call in cell.source for call in ONLINE_CALLS)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds={"06_shortcuts_transfer": 115, "07_detection_browser": 46}, default=17)
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_chapter_runs_with_pretrained_weights(chapter, mirror, tmp_path, monkeypatch):
     """Every cell whose inputs the weights can change runs, and the note names the pretrained weights.

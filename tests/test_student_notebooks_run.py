@@ -138,7 +138,7 @@ def differs_from_the_chapter(chapter: nbformat.NotebookNode) -> Callable[[nbform
     return lambda cell: built.get(cell.get("id")) != cell.source
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds={"06_shortcuts_transfer": 34}, default=16)
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
 def test_unfilled_student_notebook_raises_only_its_stubs(chapter):
     """Every cell whose inputs differ from the build's runs (the long cells that read no stub were
