@@ -13,11 +13,12 @@
     document.querySelectorAll(".btn__icon-container img").forEach((img) => img.setAttribute("alt", ""));
     // The theme's search field shows "Search Ctrl+K" but is named "Search": let its text name it.
     document.querySelectorAll("button.search-button-field[aria-label]").forEach((b) => b.removeAttribute("aria-label"));
-    // The colour-mode button's icons carry titles ("Light") that are not its name ("Color mode"):
-    // dropped before Font Awesome turns the icons into SVGs with those titles.
-    document.querySelectorAll(".theme-switch-button i").forEach((icon) => {
-      icon.removeAttribute("title");
-      icon.setAttribute("aria-hidden", "true");
+    // The colour-mode button's icons carry titles ("Light") that are not its name ("Color mode").
+    // Font Awesome turns each icon into an SVG with that title, before or after this runs (on a
+    // busy machine, either): the titles go from both, and from any SVG it adds later.
+    document.querySelectorAll(".theme-switch-button").forEach((button) => {
+      quietIcons(button);
+      new MutationObserver(() => quietIcons(button)).observe(button, { childList: true, subtree: true });
     });
     markScrolling();
     // A solution opened shows code blocks that had no width while hidden: check each block again
@@ -25,6 +26,13 @@
     const observer = new ResizeObserver(markScrolling);
     document.querySelectorAll(".highlight pre").forEach((pre) => observer.observe(pre));
   };
+  // Icons that only decorate a named button: no title, hidden from assistive technology.
+  const quietIcons = (button) => button.querySelectorAll("i, svg").forEach((icon) => {
+    icon.removeAttribute("title");
+    icon.querySelectorAll("title").forEach((title) => title.remove());
+    icon.removeAttribute("aria-labelledby");
+    icon.setAttribute("aria-hidden", "true");
+  });
   // A code block wider than the page scrolls: it must be reachable by keyboard to scroll it.
   const markScrolling = () => document.querySelectorAll(".highlight pre").forEach((pre) => {
     // (The theme gives a code block tabindex -1 when it is hidden at load, in a closed solution.)
