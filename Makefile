@@ -26,6 +26,13 @@ endif
 # Idle OpenMP threads that spin slow PyTorch 2-10x when the 2 cores are shared
 # (measured: a training step 287 ms -> 116 ms under load). Kernels inherit it.
 export OMP_WAIT_POLICY ?= PASSIVE
+# Bytecode: uv installs no .pyc files, and where PYTHONDONTWRITEBYTECODE is set (as on this
+# project's machines) every Python process would compile torch's modules again (measured:
+# importing torch, torchvision, matplotlib, myst_nb and the package took 10-16 s, 4-5 s
+# with bytecode). Python writes it at first import instead, under .venv/pycache, not
+# into the source tree; each chapter's kernel and each test process reuses it.
+unexport PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX ?= $(CURDIR)/$(VENV)/pycache
 # No progress bars in what the build executes (resnetbook.progress reads it): nobody
 # watches them, and their widgets would reach the pages. In Jupyter and Colab they show.
 export TQDM_DISABLE ?= 1
@@ -36,13 +43,11 @@ NPM_STAMP := node_modules/.installed
 
 setup: $(STAMP) $(NPM_STAMP) data
 
-# The virtual environment: rebuilt only when the requirements change. --no-compile: Python
-# compiles the modules that are imported when first imported, not every file of the
-# packages (torch alone has thousands) at install time.
-$(STAMP): requirements.txt code/pyproject.toml book/_ext/pyproject.toml
+# The virtual environment: rebuilt only when the requirements change. uv installs them,
+# configured as the machine's pip is (pip where uv cannot be had; see the script).
+$(STAMP): requirements.txt code/pyproject.toml book/_ext/pyproject.toml scripts/install_requirements.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install --no-compile -r requirements.txt
+	$(PY) scripts/install_requirements.py $(PY) requirements.txt
 	touch $@
 
 # What the site serves from npm (ONNX Runtime Web, chapter 7), exactly as package-lock.json
