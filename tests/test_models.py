@@ -97,6 +97,10 @@ def test_whiten_stem_decorrelates_patches_and_freezes_the_filters():
     net = models.whiten_stem(models.fast_net((8, 8, 8), stem=18), X, eps=0.0)
     conv = net.stem[0]
     assert not conv.weight.requires_grad
+    # no batch norm after the whitening, so nothing in the stem trains
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in net.stem)
+    assert not any(p.requires_grad for p in net.stem.parameters())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in models.fast_net((8, 8, 8), stem=18).stem)
     assert torch.equal(conv.weight[9:], -conv.weight[:9])  # each filter and its negative
     # the first 9 responses over all 3x3 patches: uncorrelated, unit variance
     out = torch.nn.functional.conv2d(X, conv.weight[:9])  # no padding: whole patches only

@@ -150,12 +150,14 @@ class History:
 
 @torch.no_grad()
 def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, tta: bool = False,
-             amp: bool = True, batch_size: int = 1024) -> float:
+             amp: bool = True, batch_size: int = 256) -> float:
     """Top-1 accuracy of ``model`` in eval mode over in-memory tensors (chapter 5, engine, stand-ins, benchmark).
 
     With ``tta``, the logits are averaged with those of the mirrored images; ``amp`` runs
     in the mixed precision of ``resnetbook.precision``. Inputs follow the model's memory
-    format (``channels_last`` for the engine's networks).
+    format (``channels_last`` for the engine's networks). Batches of 256 stay in a CPU's
+    caches: measured with the engine's network, 10,000 images with TTA took 0.8 s in
+    batches of 256 and 1.6-2.0 s in batches of 1024.
     """
     if len(X) == 0:
         raise ValueError("no images to measure accuracy on")
