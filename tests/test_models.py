@@ -76,6 +76,35 @@ def test_small_networks_map_images_to_ten_logits(build):
     assert build()(torch.randn(3, 1, 28, 28)).shape == (3, 10)
 
 
+def test_starter_cnn_pools_before_relu_and_computes_the_tutorial_order_exactly():
+    # The speed choice must not change the network: outputs and every gradient equal those of
+    # conv, ReLU, max-pool (the order of the tutorials and of chapter 5's text).
+    torch.manual_seed(0)
+    model = models.starter_cnn(width=8).to(memory_format=torch.channels_last)
+    x = torch.randn(16, 1, 28, 28)
+    y = torch.randint(0, 10, (16,))
+
+    def tutorial_order(m, images):
+        h = m.pool(m.relu(m.conv1(images)))
+        h = m.pool(m.relu(m.conv2(h)))
+        return m.fc2(m.dropout(m.relu(m.fc1(torch.flatten(h, 1)))))
+
+    grads = []
+    for forward in (model, lambda images: tutorial_order(model, images)):
+        model.zero_grad()
+        logits = forward(x)
+        nn.functional.cross_entropy(logits, y).backward()
+        grads.append((logits.detach(), [p.grad.clone() for p in model.parameters()]))
+    (ours, our_grads), (theirs, their_grads) = grads
+    assert torch.equal(ours, theirs)
+    for a, b in zip(our_grads, their_grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    relu_inputs = []
+    model.relu.register_forward_hook(lambda m, inputs, out: relu_inputs.append(inputs[0].shape[-1]))
+    model(x)
+    assert relu_inputs[:2] == [14, 7]  # ReLU sees the pooled maps
+
+
 def test_small_networks_reject_bad_arguments():
     with pytest.raises(ValueError, match="dropout"):
         models.starter_cnn(dropout=1.0)
